@@ -1,0 +1,108 @@
+//! Adapters between the incremental sealer/opener and `std::io` readers and writers. They
+//! open no files themselves: the caller passes the streams.
+
+use super::header::VolumeHeader;
+use super::keys::VolumeKey;
+use super::open::VolumeOpener;
+use super::seal::VolumeSealer;
+use super::{SEALED_CHUNK_LEN, VolumeDigest, VolumeError};
+use std::io::{self, Read, Write};
+use thiserror::Error;
+
+/// A failure while streaming a volume: the reader or writer failed, or the volume did.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StreamError {
+    /// Reading the input or writing the output failed.
+    #[error("volume stream I/O failed: {0}")]
+    Io(#[from] io::Error),
+    /// The volume could not be sealed or opened.
+    #[error(transparent)]
+    Volume(#[from] VolumeError),
+}
+
+/// Reads exactly `plaintext_len` bytes from `reader` and writes the sealed volume to `writer`,
+/// holding at most about two chunks in memory. Returns the encoded header and the digest.
+pub fn seal_stream<R: Read, W: Write>(
+    vek: &VolumeKey,
+    header: &VolumeHeader,
+    plaintext_len: u64,
+    mut reader: R,
+    mut writer: W,
+) -> Result<(Vec<u8>, VolumeDigest), StreamError> {
+    let mut out = Vec::with_capacity(2 * SEALED_CHUNK_LEN);
+    let mut sealer = VolumeSealer::start(vek, header, plaintext_len, &mut out)?;
+    let header_bytes = sealer.header_bytes().to_vec();
+    let mut buf = zeroize::Zeroizing::new(vec![0u8; super::CHUNK_LEN]);
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        sealer.update(&buf[..n], &mut out)?;
+        writer.write_all(&out)?;
+        out.clear();
+    }
+    let digest = sealer.finish(&mut out)?;
+    writer.write_all(&out)?;
+    writer.flush()?;
+    Ok((header_bytes, digest))
+}
+
+/// Reads a volume from `reader`, checks it is the one `expected` describes, and writes its
+/// plaintext to `writer`. On error the writer may hold partial plaintext that must be discarded.
+/// Returns the encoded header and the digest.
+pub fn open_stream<R: Read, W: Write>(
+    vek: &VolumeKey,
+    expected: VolumeHeader,
+    mut reader: R,
+    mut writer: W,
+) -> Result<(Vec<u8>, VolumeDigest), StreamError> {
+    let mut opener = VolumeOpener::new(vek, expected)?;
+    let mut buf = vec![0u8; SEALED_CHUNK_LEN];
+    let mut out = zeroize::Zeroizing::new(Vec::with_capacity(2 * SEALED_CHUNK_LEN));
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        opener.update(&buf[..n], &mut out)?;
+        writer.write_all(&out)?;
+        out.clear();
+    }
+    let header_bytes = opener.header_bytes().unwrap_or_default().to_vec();
+    let digest = opener.finish(&mut out)?;
+    writer.write_all(&out)?;
+    writer.flush()?;
+    Ok((header_bytes, digest))
+}
+
+/// Seals a plaintext held in memory. Returns the volume and its digest.
+pub fn seal_to_vec(
+    vek: &VolumeKey,
+    header: &VolumeHeader,
+    plaintext: &[u8],
+) -> Result<(Vec<u8>, VolumeDigest), VolumeError> {
+    let mut out = Vec::new();
+    let mut sealer = VolumeSealer::start(vek, header, plaintext.len() as u64, &mut out)?;
+    sealer.update(plaintext, &mut out)?;
+    let digest = sealer.finish(&mut out)?;
+    Ok((out, digest))
+}
+
+/// Opens a volume held in memory. Returns the plaintext and the digest.
+pub fn open_to_vec(
+    vek: &VolumeKey,
+    expected: VolumeHeader,
+    volume: &[u8],
+) -> Result<(zeroize::Zeroizing<Vec<u8>>, VolumeDigest), VolumeError> {
+    let mut out = zeroize::Zeroizing::new(Vec::new());
+    let mut opener = VolumeOpener::new(vek, expected)?;
+    opener.update(volume, &mut out)?;
+    let digest = opener.finish(&mut out)?;
+    Ok((out, digest))
+}
