@@ -64,8 +64,32 @@ pub fn issue(
     account_key: &IdentityPublicKey,
     ctx: &ChallengeContext<'_>,
 ) -> Result<IssuedChallenge, CryptoError> {
+    issue_inner(account_key, ctx, None)
+}
+
+/// [`issue`] with a given ephemeral key instead of a random one; only for test vectors.
+#[doc(hidden)]
+pub fn issue_with_ephemeral(
+    account_key: &IdentityPublicKey,
+    ctx: &ChallengeContext<'_>,
+    ephemeral: &SecretBytes<32>,
+) -> Result<IssuedChallenge, CryptoError> {
+    issue_inner(account_key, ctx, Some(ephemeral))
+}
+
+fn issue_inner(
+    account_key: &IdentityPublicKey,
+    ctx: &ChallengeContext<'_>,
+    ephemeral: Option<&SecretBytes<32>>,
+) -> Result<IssuedChallenge, CryptoError> {
     let mut proof = zeroize::Zeroizing::new([0u8; PROOF_LEN]);
-    let enc = hpke::base_export_sender(account_key, &info(ctx), &export_context(), proof.as_mut_slice())?;
+    let enc = hpke::base_export_sender(
+        account_key,
+        &info(ctx),
+        &export_context(),
+        proof.as_mut_slice(),
+        ephemeral,
+    )?;
     Ok(IssuedChallenge {
         enc,
         proof_hash: proof_hash(proof.as_slice()),
@@ -117,7 +141,13 @@ pub fn prove(
     ctx: &ChallengeContext<'_>,
 ) -> Result<SecretBytes<PROOF_LEN>, CryptoError> {
     let mut buf = zeroize::Zeroizing::new([0u8; PROOF_LEN]);
-    hpke::base_export_recipient(identity, enc, &info(ctx), &export_context(), buf.as_mut_slice())?;
+    hpke::base_export_recipient(
+        identity,
+        enc,
+        &info(ctx),
+        &export_context(),
+        buf.as_mut_slice(),
+    )?;
     Ok(SecretBytes::from_array(*buf))
 }
 
@@ -149,9 +179,18 @@ mod tests {
         let client = IdentityKeyPair::generate().unwrap();
         let issued = issue(&client.public_key(), &CTX).unwrap();
         for ctx in [
-            ChallengeContext { relay_origin: "https://evil.example", ..CTX },
-            ChallengeContext { user_id: [3; 16], ..CTX },
-            ChallengeContext { challenge_id: [4; 16], ..CTX },
+            ChallengeContext {
+                relay_origin: "https://evil.example",
+                ..CTX
+            },
+            ChallengeContext {
+                user_id: [3; 16],
+                ..CTX
+            },
+            ChallengeContext {
+                challenge_id: [4; 16],
+                ..CTX
+            },
         ] {
             let proof = prove(&client, &issued.enc, &ctx).unwrap();
             assert!(!verify(&issued, proof.expose()));
@@ -181,7 +220,10 @@ mod tests {
         assert_ne!(a.enc, b.enc);
         assert_ne!(a.proof_hash, b.proof_hash);
         let proof_a = prove(&client, &a.enc, &CTX).unwrap();
-        assert!(!verify(&b, proof_a.expose()), "a proof is bound to its own encapsulation");
+        assert!(
+            !verify(&b, proof_a.expose()),
+            "a proof is bound to its own encapsulation"
+        );
     }
 
     #[test]

@@ -159,7 +159,10 @@ mod tests {
 
     #[test]
     fn field_layout_is_u32_be_length_then_bytes() {
-        assert_eq!(fields(&[b"ab", b""]), vec![0, 0, 0, 2, b'a', b'b', 0, 0, 0, 0]);
+        assert_eq!(
+            fields(&[b"ab", b""]),
+            vec![0, 0, 0, 2, b'a', b'b', 0, 0, 0, 0]
+        );
     }
 
     #[test]
@@ -185,7 +188,10 @@ mod tests {
     #[test]
     fn short_field_enforces_its_limit() {
         let mut r = Reader::new(&[3, b'a', b'b', b'c']);
-        assert_eq!(r.clone().short_field(2), Err(DecodeError::TooLong { len: 3, max: 2 }));
+        assert_eq!(
+            r.clone().short_field(2),
+            Err(DecodeError::TooLong { len: 3, max: 2 })
+        );
         assert_eq!(r.short_field(3), Ok(&b"abc"[..]));
     }
 

@@ -15,6 +15,7 @@ use crate::encoding::{FieldWriter, Reader};
 use crate::hpke::{self, ENC_LEN, Psk};
 use crate::identity::{IdentityKeyPair, IdentityPublicKey, PUBLIC_KEY_LEN};
 use crate::invite::InvitePsk;
+use crate::secret::SecretBytes;
 use crate::{CryptoError, labels};
 use thiserror::Error;
 use zeroize::Zeroizing;
@@ -117,7 +118,9 @@ pub enum EnvelopeError {
     #[error("envelope failed authentication")]
     Authentication,
     /// The counter is not above the last accepted one: a duplicate or a replay.
-    #[error("envelope counter {counter} is not above the last accepted {last}; dropped as a replay")]
+    #[error(
+        "envelope counter {counter} is not above the last accepted {last}; dropped as a replay"
+    )]
     Replay {
         /// The counter received.
         counter: u64,
@@ -179,6 +182,40 @@ pub fn seal(
     invite: Option<&InvitePsk>,
     message: &Message,
 ) -> Result<Vec<u8>, EnvelopeError> {
+    seal_inner(purpose, ctx, sender, recipient, invite, message, None)
+}
+
+/// [`seal`] with a given ephemeral key instead of a random one; only for test vectors.
+#[doc(hidden)]
+pub fn seal_with_ephemeral(
+    purpose: Purpose,
+    ctx: &EnvelopeContext<'_>,
+    sender: &IdentityKeyPair,
+    recipient: &IdentityPublicKey,
+    invite: Option<&InvitePsk>,
+    message: &Message,
+    ephemeral: &SecretBytes<32>,
+) -> Result<Vec<u8>, EnvelopeError> {
+    seal_inner(
+        purpose,
+        ctx,
+        sender,
+        recipient,
+        invite,
+        message,
+        Some(ephemeral),
+    )
+}
+
+fn seal_inner(
+    purpose: Purpose,
+    ctx: &EnvelopeContext<'_>,
+    sender: &IdentityKeyPair,
+    recipient: &IdentityPublicKey,
+    invite: Option<&InvitePsk>,
+    message: &Message,
+    ephemeral: Option<&SecretBytes<32>>,
+) -> Result<Vec<u8>, EnvelopeError> {
     if message.body.len() > MAX_BODY_LEN {
         return Err(EnvelopeError::TooLarge);
     }
@@ -186,7 +223,11 @@ pub fn seal(
         key: p.key(),
         id: p.id(),
     });
-    let mode = if psk.is_some() { MODE_AUTH_PSK } else { MODE_AUTH };
+    let mode = if psk.is_some() {
+        MODE_AUTH_PSK
+    } else {
+        MODE_AUTH
+    };
     let sealed = hpke::seal(
         sender,
         recipient,
@@ -195,6 +236,7 @@ pub fn seal(
         &aad(purpose, ctx),
         &frame(message),
         None,
+        ephemeral,
     )?;
     let mut out = Vec::with_capacity(HEADER_LEN + sealed.ciphertext.len());
     out.push(VERSION);
@@ -241,10 +283,10 @@ pub fn open(
     if ciphertext.len() > FRAME_LEN + MAX_BODY_LEN + hpke::TAG_LEN {
         return Err(EnvelopeError::TooLarge);
     }
-    if let Some(expected) = expected_sender {
-        if !crate::primitives::ct_eq(expected.as_bytes(), sender.as_bytes()) {
-            return Err(EnvelopeError::UnexpectedSender);
-        }
+    if let Some(expected) = expected_sender
+        && !crate::primitives::ct_eq(expected.as_bytes(), sender.as_bytes())
+    {
+        return Err(EnvelopeError::UnexpectedSender);
     }
     let with_psk = mode == MODE_AUTH_PSK;
     if with_psk != invite.is_some() {
@@ -318,10 +360,26 @@ mod tests {
     #[test]
     fn auth_round_trip() {
         let p = pair();
-        let env = seal(Purpose::FriendRequest, &CTX, &p.alice, &p.bob.public_key(), None, &msg()).unwrap();
+        let env = seal(
+            Purpose::FriendRequest,
+            &CTX,
+            &p.alice,
+            &p.bob.public_key(),
+            None,
+            &msg(),
+        )
+        .unwrap();
         assert_eq!(env[1], MODE_AUTH);
         assert_eq!(sender_key(&env).unwrap(), p.alice.public_key());
-        let opened = open(&env, Purpose::FriendRequest, &CTX, &p.bob, Some(&p.alice.public_key()), None).unwrap();
+        let opened = open(
+            &env,
+            Purpose::FriendRequest,
+            &CTX,
+            &p.bob,
+            Some(&p.alice.public_key()),
+            None,
+        )
+        .unwrap();
         assert_eq!(opened.message, msg());
         assert!(!opened.with_invite_secret);
         let first_contact = open(&env, Purpose::FriendRequest, &CTX, &p.bob, None, None).unwrap();
@@ -332,13 +390,37 @@ mod tests {
     fn auth_psk_round_trip_and_wrong_secret() {
         let p = pair();
         let code = InviteCode::generate(&p.bob.public_key()).unwrap();
-        let env = seal(Purpose::FriendRequest, &CTX, &p.alice, &p.bob.public_key(), Some(&code.psk().unwrap()), &msg()).unwrap();
+        let env = seal(
+            Purpose::FriendRequest,
+            &CTX,
+            &p.alice,
+            &p.bob.public_key(),
+            Some(&code.psk().unwrap()),
+            &msg(),
+        )
+        .unwrap();
         assert_eq!(env[1], MODE_AUTH_PSK);
-        let opened = open(&env, Purpose::FriendRequest, &CTX, &p.bob, None, Some(&code.psk().unwrap())).unwrap();
+        let opened = open(
+            &env,
+            Purpose::FriendRequest,
+            &CTX,
+            &p.bob,
+            None,
+            Some(&code.psk().unwrap()),
+        )
+        .unwrap();
         assert!(opened.with_invite_secret);
         let other = InviteCode::generate(&p.bob.public_key()).unwrap();
         assert_eq!(
-            open(&env, Purpose::FriendRequest, &CTX, &p.bob, None, Some(&other.psk().unwrap())).unwrap_err(),
+            open(
+                &env,
+                Purpose::FriendRequest,
+                &CTX,
+                &p.bob,
+                None,
+                Some(&other.psk().unwrap())
+            )
+            .unwrap_err(),
             EnvelopeError::Authentication
         );
         assert_eq!(
@@ -350,7 +432,15 @@ mod tests {
     #[test]
     fn every_flipped_bit_is_refused() {
         let p = pair();
-        let env = seal(Purpose::Notice, &CTX, &p.alice, &p.bob.public_key(), None, &msg()).unwrap();
+        let env = seal(
+            Purpose::Notice,
+            &CTX,
+            &p.alice,
+            &p.bob.public_key(),
+            None,
+            &msg(),
+        )
+        .unwrap();
         for i in 0..env.len() {
             for bit in [0x01u8, 0x80] {
                 let mut bad = env.clone();
@@ -366,15 +456,33 @@ mod tests {
     #[test]
     fn bound_to_purpose_relay_ids_and_recipient() {
         let p = pair();
-        let env = seal(Purpose::FriendApproval, &CTX, &p.alice, &p.bob.public_key(), None, &msg()).unwrap();
+        let env = seal(
+            Purpose::FriendApproval,
+            &CTX,
+            &p.alice,
+            &p.bob.public_key(),
+            None,
+            &msg(),
+        )
+        .unwrap();
         let auth = Err(EnvelopeError::Authentication);
         let try_open = |purpose, ctx: &EnvelopeContext<'_>, who: &IdentityKeyPair| {
             open(&env, purpose, ctx, who, None, None).map(|o| o.message)
         };
         assert_eq!(try_open(Purpose::Notice, &CTX, &p.bob), auth);
-        let other_relay = EnvelopeContext { relay_origin: "https://other.example", ..CTX };
-        assert_eq!(try_open(Purpose::FriendApproval, &other_relay, &p.bob), auth);
-        let swapped = EnvelopeContext { sender_id: CTX.recipient_id, recipient_id: CTX.sender_id, ..CTX };
+        let other_relay = EnvelopeContext {
+            relay_origin: "https://other.example",
+            ..CTX
+        };
+        assert_eq!(
+            try_open(Purpose::FriendApproval, &other_relay, &p.bob),
+            auth
+        );
+        let swapped = EnvelopeContext {
+            sender_id: CTX.recipient_id,
+            recipient_id: CTX.sender_id,
+            ..CTX
+        };
         assert_eq!(try_open(Purpose::FriendApproval, &swapped, &p.bob), auth);
         assert_eq!(try_open(Purpose::FriendApproval, &CTX, &p.alice), auth);
     }
@@ -383,9 +491,25 @@ mod tests {
     fn pinned_sender_is_enforced() {
         let p = pair();
         let mallory = IdentityKeyPair::generate().unwrap();
-        let env = seal(Purpose::Notice, &CTX, &mallory, &p.bob.public_key(), None, &msg()).unwrap();
+        let env = seal(
+            Purpose::Notice,
+            &CTX,
+            &mallory,
+            &p.bob.public_key(),
+            None,
+            &msg(),
+        )
+        .unwrap();
         assert_eq!(
-            open(&env, Purpose::Notice, &CTX, &p.bob, Some(&p.alice.public_key()), None).unwrap_err(),
+            open(
+                &env,
+                Purpose::Notice,
+                &CTX,
+                &p.bob,
+                Some(&p.alice.public_key()),
+                None
+            )
+            .unwrap_err(),
             EnvelopeError::UnexpectedSender
         );
     }
@@ -396,12 +520,28 @@ mod tests {
         let mut big = msg();
         big.body = vec![0; MAX_BODY_LEN + 1];
         assert_eq!(
-            seal(Purpose::Notice, &CTX, &p.alice, &p.bob.public_key(), None, &big).unwrap_err(),
+            seal(
+                Purpose::Notice,
+                &CTX,
+                &p.alice,
+                &p.bob.public_key(),
+                None,
+                &big
+            )
+            .unwrap_err(),
             EnvelopeError::TooLarge
         );
         for len in [0, 1, HEADER_LEN, HEADER_LEN + FRAME_LEN + 15] {
             assert_eq!(
-                open(&vec![VERSION; len], Purpose::Notice, &CTX, &p.bob, None, None).unwrap_err(),
+                open(
+                    &vec![VERSION; len],
+                    Purpose::Notice,
+                    &CTX,
+                    &p.bob,
+                    None,
+                    None
+                )
+                .unwrap_err(),
                 EnvelopeError::Malformed,
                 "len {len}"
             );
@@ -412,7 +552,19 @@ mod tests {
     fn counters_must_increase() {
         assert!(check_counter(None, 0).is_ok());
         assert!(check_counter(Some(4), 5).is_ok());
-        assert_eq!(check_counter(Some(5), 5), Err(EnvelopeError::Replay { counter: 5, last: 5 }));
-        assert_eq!(check_counter(Some(5), 1), Err(EnvelopeError::Replay { counter: 1, last: 5 }));
+        assert_eq!(
+            check_counter(Some(5), 5),
+            Err(EnvelopeError::Replay {
+                counter: 5,
+                last: 5
+            })
+        );
+        assert_eq!(
+            check_counter(Some(5), 1),
+            Err(EnvelopeError::Replay {
+                counter: 1,
+                last: 5
+            })
+        );
     }
 }

@@ -6,7 +6,10 @@
 
 use crate::CryptoError;
 use crate::identity::{IdentityKeyPair, IdentityPublicKey};
-use orion::hazardous::hpke::{DHKEM_X25519_SHA256_CHACHA20 as Suite, ModeAuth, ModeAuthPsk, ModeBase};
+use crate::secret::SecretBytes;
+use orion::hazardous::hpke::{
+    DHKEM_X25519_SHA256_CHACHA20 as Suite, ModeAuth, ModeAuthPsk, ModeBase,
+};
 use orion::hazardous::kem::x25519_hkdf_sha256 as dhkem;
 
 /// Length of an encapsulated key.
@@ -36,7 +39,9 @@ fn enc_key(enc: &[u8; ENC_LEN]) -> Result<dhkem::PublicKey, CryptoError> {
 }
 
 /// Seals one message from `sender` to `recipient` in auth or auth-psk mode and fills `export`
-/// (if given) from the context's exporter with `export_context`.
+/// (if given) from the context's exporter with `export_context`. `ephemeral` fixes the
+/// encapsulation for test vectors; production passes `None`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn seal(
     sender: &IdentityKeyPair,
     recipient: &IdentityPublicKey,
@@ -45,14 +50,20 @@ pub(crate) fn seal(
     aad: &[u8],
     plaintext: &[u8],
     export: Option<(&[u8], &mut [u8])>,
+    ephemeral: Option<&SecretBytes<32>>,
 ) -> Result<Sealed, CryptoError> {
     let pk_r = recipient.to_hpke()?;
+    let eph = ephemeral.map(|e| dhkem::PrivateKey::from(*e.expose()));
     let sk_s = sender.to_hpke_private();
     let mut ciphertext = vec![0u8; plaintext.len() + TAG_LEN];
     let fail = |_| CryptoError::Primitive("hpke seal");
     let enc = match psk {
         None => {
-            let (mut ctx, enc) = ModeAuth::<Suite>::new_sender(&pk_r, info, &sk_s).map_err(fail)?;
+            let (mut ctx, enc) = match eph {
+                None => ModeAuth::<Suite>::new_sender(&pk_r, info, &sk_s),
+                Some(e) => ModeAuth::<Suite>::new_sender_deterministic(&pk_r, info, &sk_s, e),
+            }
+            .map_err(fail)?;
             ctx.seal(plaintext, aad, &mut ciphertext).map_err(fail)?;
             if let Some((context, out)) = export {
                 ctx.export_secret(context, out).map_err(fail)?;
@@ -60,8 +71,13 @@ pub(crate) fn seal(
             enc
         }
         Some(psk) => {
-            let (mut ctx, enc) =
-                ModeAuthPsk::<Suite>::new_sender(&pk_r, info, psk.key, psk.id, &sk_s).map_err(fail)?;
+            let (mut ctx, enc) = match eph {
+                None => ModeAuthPsk::<Suite>::new_sender(&pk_r, info, psk.key, psk.id, &sk_s),
+                Some(e) => ModeAuthPsk::<Suite>::new_sender_deterministic(
+                    &pk_r, info, psk.key, psk.id, &sk_s, e,
+                ),
+            }
+            .map_err(fail)?;
             ctx.seal(plaintext, aad, &mut ciphertext).map_err(fail)?;
             if let Some((context, out)) = export {
                 ctx.export_secret(context, out).map_err(fail)?;
@@ -97,7 +113,8 @@ pub(crate) fn open(
     let mut plaintext = zeroize::Zeroizing::new(vec![0u8; ciphertext.len() - TAG_LEN]);
     match psk {
         None => {
-            let mut ctx = ModeAuth::<Suite>::new_recipient(&enc, &sk_r, info, &pk_s).map_err(|_| ())?;
+            let mut ctx =
+                ModeAuth::<Suite>::new_recipient(&enc, &sk_r, info, &pk_s).map_err(|_| ())?;
             ctx.open(ciphertext, aad, &mut plaintext).map_err(|_| ())?;
             if let Some((context, out)) = export {
                 ctx.export_secret(context, out).map_err(|_| ())?;
@@ -122,9 +139,19 @@ pub(crate) fn base_export_sender(
     info: &[u8],
     export_context: &[u8],
     out: &mut [u8],
+    ephemeral: Option<&SecretBytes<32>>,
 ) -> Result<[u8; ENC_LEN], CryptoError> {
     let fail = |_| CryptoError::Primitive("hpke base export");
-    let (ctx, enc) = ModeBase::<Suite>::new_sender(&recipient.to_hpke()?, info).map_err(fail)?;
+    let pk_r = recipient.to_hpke()?;
+    let (ctx, enc) = match ephemeral {
+        None => ModeBase::<Suite>::new_sender(&pk_r, info),
+        Some(e) => ModeBase::<Suite>::new_sender_deterministic(
+            &pk_r,
+            info,
+            dhkem::PrivateKey::from(*e.expose()),
+        ),
+    }
+    .map_err(fail)?;
     ctx.export_secret(export_context, out).map_err(fail)?;
     Ok(enc_bytes(&enc))
 }

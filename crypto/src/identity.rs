@@ -175,11 +175,17 @@ pub fn normalize_origin(origin: &str) -> Result<String, OriginError> {
 
 fn split_host_port(authority: &str) -> Result<(&str, Option<u16>), OriginError> {
     // IPv6 literals keep their brackets: [::1]:8443
-    let (host, port_text) = if let Some(end) = authority.strip_prefix('[').and_then(|_| authority.find(']')) {
+    let (host, port_text) = if let Some(end) = authority
+        .strip_prefix('[')
+        .and_then(|_| authority.find(']'))
+    {
         let host = &authority[..=end];
         match &authority[end + 1..] {
             "" => (host, None),
-            rest => (host, Some(rest.strip_prefix(':').ok_or(OriginError::Extra)?)),
+            rest => (
+                host,
+                Some(rest.strip_prefix(':').ok_or(OriginError::Extra)?),
+            ),
         }
     } else {
         match authority.rsplit_once(':') {
@@ -224,7 +230,10 @@ mod tests {
         assert_eq!(normalize_origin("https://u@a"), Err(OriginError::Extra));
         assert_eq!(normalize_origin("https://a:0"), Err(OriginError::Port));
         assert_eq!(normalize_origin("https://a:99999"), Err(OriginError::Port));
-        assert_eq!(normalize_origin("https://:443"), Err(OriginError::MissingHost));
+        assert_eq!(
+            normalize_origin("https://:443"),
+            Err(OriginError::MissingHost)
+        );
     }
 
     #[test]
@@ -232,8 +241,14 @@ mod tests {
         let kp = IdentityKeyPair::generate().unwrap();
         let pk = kp.public_key();
         assert_eq!(IdentityPublicKey::from_base64(&pk.to_base64()), Ok(pk));
-        assert_eq!(IdentityPublicKey::from_base64("AAAA"), Err(KeyParseError::Length(3)));
-        assert_eq!(IdentityPublicKey::from_base64("!!"), Err(KeyParseError::Encoding));
+        assert_eq!(
+            IdentityPublicKey::from_base64("AAAA"),
+            Err(KeyParseError::Length(3))
+        );
+        assert_eq!(
+            IdentityPublicKey::from_base64("!!"),
+            Err(KeyParseError::Encoding)
+        );
     }
 
     #[test]

@@ -35,7 +35,9 @@ pub enum InviteError {
     #[error("not an invite code (expected two base32 parts joined by a dot)")]
     Malformed,
     /// The key the relay presented is not the key of the person who made the invite.
-    #[error("the relay returned an owner key that does not match the invite code; the relay may be swapping keys, do not proceed")]
+    #[error(
+        "the relay returned an owner key that does not match the invite code; the relay may be swapping keys, do not proceed"
+    )]
     OwnerMismatch,
     /// A primitive failed.
     #[error(transparent)]
@@ -116,7 +118,10 @@ impl InviteCode {
 
     /// Checks that `owner_key` (as returned by the relay) is the key the code was made for.
     pub fn verify_owner(&self, owner_key: &IdentityPublicKey) -> Result<(), InviteError> {
-        if ct_eq(&self.secret.expose()[SECRET_RANDOM_LEN..], &owner_key.fingerprint()) {
+        if ct_eq(
+            &self.secret.expose()[SECRET_RANDOM_LEN..],
+            &owner_key.fingerprint(),
+        ) {
             Ok(())
         } else {
             Err(InviteError::OwnerMismatch)
@@ -190,11 +195,17 @@ mod tests {
         let code = InviteCode::generate(&owner).unwrap();
         let text = code.to_code();
         assert_eq!(text.len(), 26 + 1 + 52);
-        assert!(text.chars().all(|c| c == '.' || c.is_ascii_lowercase() || c.is_ascii_digit()));
+        assert!(
+            text.chars()
+                .all(|c| c == '.' || c.is_ascii_lowercase() || c.is_ascii_digit())
+        );
         let parsed = InviteCode::parse(&format!("  {}\n", text.to_uppercase())).unwrap();
         assert_eq!(parsed.locator(), code.locator());
         assert_eq!(parsed.to_code(), text);
-        assert_eq!(parse_locator(&code.locator_text()).unwrap(), *code.locator());
+        assert_eq!(
+            parse_locator(&code.locator_text()).unwrap(),
+            *code.locator()
+        );
         let shown = format!("{code:?}");
         assert!(!shown.contains(&text[27..]));
     }
@@ -223,8 +234,18 @@ mod tests {
 
     #[test]
     fn malformed_codes_are_refused() {
-        for bad in ["", "abc", "abc.def", ".", "aaaaaaaaaaaaaaaaaaaaaaaaaa.", "!!.!!"] {
-            assert!(matches!(InviteCode::parse(bad), Err(InviteError::Malformed)), "{bad}");
+        for bad in [
+            "",
+            "abc",
+            "abc.def",
+            ".",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaa.",
+            "!!.!!",
+        ] {
+            assert!(
+                matches!(InviteCode::parse(bad), Err(InviteError::Malformed)),
+                "{bad}"
+            );
         }
     }
 

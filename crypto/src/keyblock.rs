@@ -12,6 +12,7 @@
 use crate::encoding::{FieldWriter, Reader, fields};
 use crate::hpke::{self, ENC_LEN, TAG_LEN};
 use crate::identity::{IdentityKeyPair, IdentityPublicKey};
+use crate::secret::SecretBytes;
 use crate::volume::{GranteeTagKey, VolumeKey};
 use crate::{CryptoError, labels};
 use thiserror::Error;
@@ -79,6 +80,28 @@ pub fn seal(
     ctx: &KeyBlockContext<'_>,
     vek: &VolumeKey,
 ) -> Result<(Vec<u8>, GranteeTagKey), KeyBlockError> {
+    seal_inner(owner, grantee, ctx, vek, None)
+}
+
+/// [`seal`] with a given ephemeral key instead of a random one; only for test vectors.
+#[doc(hidden)]
+pub fn seal_with_ephemeral(
+    owner: &IdentityKeyPair,
+    grantee: &IdentityPublicKey,
+    ctx: &KeyBlockContext<'_>,
+    vek: &VolumeKey,
+    ephemeral: &SecretBytes<32>,
+) -> Result<(Vec<u8>, GranteeTagKey), KeyBlockError> {
+    seal_inner(owner, grantee, ctx, vek, Some(ephemeral))
+}
+
+fn seal_inner(
+    owner: &IdentityKeyPair,
+    grantee: &IdentityPublicKey,
+    ctx: &KeyBlockContext<'_>,
+    vek: &VolumeKey,
+    ephemeral: Option<&SecretBytes<32>>,
+) -> Result<(Vec<u8>, GranteeTagKey), KeyBlockError> {
     let mut tag_key = zeroize::Zeroizing::new([0u8; 32]);
     let sealed = hpke::seal(
         owner,
@@ -88,6 +111,7 @@ pub fn seal(
         &aad(ctx),
         vek.expose(),
         Some((&export_context(), tag_key.as_mut_slice())),
+        ephemeral,
     )?;
     let mut out = Vec::with_capacity(KEY_BLOCK_LEN);
     out.push(VERSION);
@@ -159,21 +183,45 @@ mod tests {
         let vek = VolumeKey::generate().unwrap();
         let (block, _) = seal(&owner, &friend.public_key(), &CTX, &vek).unwrap();
         let auth = KeyBlockError::Authentication;
-        assert_eq!(open(&block, &stranger, &owner.public_key(), &CTX).unwrap_err(), auth);
-        assert_eq!(open(&block, &friend, &stranger.public_key(), &CTX).unwrap_err(), auth);
+        assert_eq!(
+            open(&block, &stranger, &owner.public_key(), &CTX).unwrap_err(),
+            auth
+        );
+        assert_eq!(
+            open(&block, &friend, &stranger.public_key(), &CTX).unwrap_err(),
+            auth
+        );
         for ctx in [
             KeyBlockContext { epoch: 5, ..CTX },
-            KeyBlockContext { volume_id: [9; 16], ..CTX },
-            KeyBlockContext { grantee_id: [9; 16], ..CTX },
-            KeyBlockContext { owner_id: [9; 16], ..CTX },
-            KeyBlockContext { relay_origin: "https://other.example", ..CTX },
+            KeyBlockContext {
+                volume_id: [9; 16],
+                ..CTX
+            },
+            KeyBlockContext {
+                grantee_id: [9; 16],
+                ..CTX
+            },
+            KeyBlockContext {
+                owner_id: [9; 16],
+                ..CTX
+            },
+            KeyBlockContext {
+                relay_origin: "https://other.example",
+                ..CTX
+            },
         ] {
-            assert_eq!(open(&block, &friend, &owner.public_key(), &ctx).unwrap_err(), auth);
+            assert_eq!(
+                open(&block, &friend, &owner.public_key(), &ctx).unwrap_err(),
+                auth
+            );
         }
         for i in 0..block.len() {
             let mut bad = block.clone();
             bad[i] ^= 0x04;
-            assert!(open(&bad, &friend, &owner.public_key(), &CTX).is_err(), "byte {i}");
+            assert!(
+                open(&bad, &friend, &owner.public_key(), &CTX).is_err(),
+                "byte {i}"
+            );
         }
         assert_eq!(
             open(&block[..80], &friend, &owner.public_key(), &CTX).unwrap_err(),

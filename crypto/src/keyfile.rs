@@ -105,7 +105,9 @@ pub enum KeyFileError {
     #[error("key file uses unsupported key-derivation parameters")]
     UnsupportedParameters,
     /// The file is truncated, extended or damaged (its checksum does not match).
-    #[error("the key file is damaged (checksum mismatch or wrong length); restore it from a backup or use the recovery phrase")]
+    #[error(
+        "the key file is damaged (checksum mismatch or wrong length); restore it from a backup or use the recovery phrase"
+    )]
     Corrupt,
     /// The file is intact but the passphrase does not open it.
     #[error("wrong passphrase")]
@@ -163,7 +165,8 @@ pub fn seal_with(
     let key = derive_key(passphrase, salt, &cost)?;
     let mut sealed = [0u8; SEALED_LEN];
     xchacha::XChaCha20Poly1305::seal(
-        &xchacha::SecretKey::try_from(&key.expose()[..]).map_err(|_| CryptoError::Primitive("key"))?,
+        &xchacha::SecretKey::try_from(&key.expose()[..])
+            .map_err(|_| CryptoError::Primitive("key"))?,
         &xchacha::Nonce::from(*nonce),
         master.expose(),
         Some(&aad),
@@ -192,7 +195,8 @@ pub fn open(file: &[u8], passphrase: &[u8]) -> Result<MasterSecret, KeyFileError
     let aad = fields(&[labels::KEY_FILE.as_bytes(), parsed.header]);
     let mut master = Zeroizing::new([0u8; MASTER_SECRET_LEN]);
     xchacha::XChaCha20Poly1305::open(
-        &xchacha::SecretKey::try_from(&key.expose()[..]).map_err(|_| CryptoError::Primitive("key"))?,
+        &xchacha::SecretKey::try_from(&key.expose()[..])
+            .map_err(|_| CryptoError::Primitive("key"))?,
         &xchacha::Nonce::from(parsed.nonce),
         parsed.sealed,
         Some(&aad),
@@ -286,7 +290,10 @@ mod tests {
     #[test]
     fn wrong_passphrase_is_its_own_error() {
         let file = seal(&master(), b"correct horse", TEST).unwrap();
-        assert_eq!(open(&file, b"battery staple"), Err(KeyFileError::WrongPassphrase));
+        assert_eq!(
+            open(&file, b"battery staple"),
+            Err(KeyFileError::WrongPassphrase)
+        );
         assert_eq!(open(&file, b""), Err(KeyFileError::EmptyPassphrase));
     }
 
@@ -310,7 +317,11 @@ mod tests {
     fn truncated_and_extended_files_are_corrupt() {
         let file = seal(&master(), b"pw", TEST).unwrap();
         for len in [9, 40, file.len() - 1] {
-            assert_eq!(open(&file[..len], b"pw"), Err(KeyFileError::Corrupt), "len {len}");
+            assert_eq!(
+                open(&file[..len], b"pw"),
+                Err(KeyFileError::Corrupt),
+                "len {len}"
+            );
         }
         let mut longer = file.clone();
         longer.push(0);

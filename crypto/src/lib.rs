@@ -15,6 +15,7 @@ pub mod challenge;
 pub mod encoding;
 pub mod envelope;
 mod error;
+mod hpke;
 pub mod identity;
 pub mod invite;
 pub mod keyblock;
@@ -22,10 +23,11 @@ pub mod keyfile;
 pub mod labels;
 pub mod master;
 pub mod padding;
-mod hpke;
 mod primitives;
 pub mod safety;
 mod secret;
+#[doc(hidden)]
+pub mod test_vectors;
 pub mod volume;
 
 pub use error::CryptoError;

@@ -3,12 +3,12 @@
 //! Every other long-lived key (relay identities, the owner's volume-key wrapping key, the owner
 //! tag key) is derived from these 32 bytes, so the phrase alone restores an identity.
 
+use crate::CryptoError;
 use crate::encoding::FieldWriter;
 use crate::identity::IdentityKeyPair;
 use crate::labels;
 use crate::primitives::hkdf_sha256;
 use crate::secret::SecretBytes;
-use crate::CryptoError;
 use thiserror::Error;
 use zeroize::Zeroizing;
 
@@ -124,7 +124,10 @@ impl MasterSecret {
 
     /// A 32-byte key for one owner-only purpose, `info = fields(label)`.
     pub(crate) fn derive_key(&self, label: &str) -> Result<SecretBytes<32>, CryptoError> {
-        hkdf_sha256(self.0.expose(), &FieldWriter::new().field(label.as_bytes()).finish())
+        hkdf_sha256(
+            self.0.expose(),
+            &FieldWriter::new().field(label.as_bytes()).finish(),
+        )
     }
 }
 

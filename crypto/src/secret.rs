@@ -66,8 +66,14 @@ mod tests {
 
     #[test]
     fn equality_compares_content() {
-        assert_eq!(SecretBytes::from_array([1u8; 8]), SecretBytes::from_array([1u8; 8]));
-        assert_ne!(SecretBytes::from_array([1u8; 8]), SecretBytes::from_array([2u8; 8]));
+        assert_eq!(
+            SecretBytes::from_array([1u8; 8]),
+            SecretBytes::from_array([1u8; 8])
+        );
+        assert_ne!(
+            SecretBytes::from_array([1u8; 8]),
+            SecretBytes::from_array([2u8; 8])
+        );
         assert!(SecretBytes::<8>::from_slice(&[0; 7]).is_none());
     }
 }

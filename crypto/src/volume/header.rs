@@ -91,7 +91,8 @@ impl VolumeHeader {
         }
         let volume_id = r.array().map_err(malformed)?;
         let name = r.short_field(MAX_TYPE_LEN).map_err(malformed)?;
-        let vtype = VolumeType::new(core::str::from_utf8(name).map_err(|_| VolumeError::MalformedHeader)?)?;
+        let vtype =
+            VolumeType::new(core::str::from_utf8(name).map_err(|_| VolumeError::MalformedHeader)?)?;
         let revision = r.u64().map_err(malformed)?;
         let key_epoch = r.u64().map_err(malformed)?;
         let nonce = r.array().map_err(malformed)?;
@@ -110,7 +111,9 @@ impl VolumeHeader {
     /// Reads the header at the start of a volume without a key (for example to route it).
     pub fn peek(volume_prefix: &[u8]) -> Result<Self, VolumeError> {
         let len = Self::encoded_len(volume_prefix).ok_or(VolumeError::MalformedHeader)?;
-        let bytes = volume_prefix.get(..len).ok_or(VolumeError::MalformedHeader)?;
+        let bytes = volume_prefix
+            .get(..len)
+            .ok_or(VolumeError::MalformedHeader)?;
         Ok(Self::parse(bytes)?.0)
     }
 

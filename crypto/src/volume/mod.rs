@@ -24,7 +24,7 @@ mod seal;
 mod stream;
 mod tags;
 
-pub use header::{HEADER_MAGIC, FORMAT_VERSION, VolumeHeader, VolumeType};
+pub use header::{FORMAT_VERSION, HEADER_MAGIC, VolumeHeader, VolumeType};
 pub use keys::{GranteeTagKey, OwnerKeys, OwnerTagKey, VolumeKey, WRAPPED_KEY_LEN};
 pub use open::VolumeOpener;
 pub use seal::VolumeSealer;
@@ -86,7 +86,9 @@ pub enum VolumeError {
     },
     /// A chunk failed to authenticate: wrong key, altered header or chunk, or chunks
     /// reordered, duplicated or taken from another volume.
-    #[error("volume chunk {chunk} failed authentication (wrong key, or the data was altered or reordered)")]
+    #[error(
+        "volume chunk {chunk} failed authentication (wrong key, or the data was altered or reordered)"
+    )]
     Authentication {
         /// 0-based index of the chunk.
         chunk: u64,

@@ -51,7 +51,8 @@ impl VolumeOpener {
     /// An opener for the volume described by `expected`, under `vek`.
     pub fn new(vek: &VolumeKey, expected: VolumeHeader) -> Result<Self, VolumeError> {
         Ok(Self {
-            key: SecretKey::try_from(&vek.expose()[..]).map_err(|_| CryptoError::Primitive("key"))?,
+            key: SecretKey::try_from(&vek.expose()[..])
+                .map_err(|_| CryptoError::Primitive("key"))?,
             expected,
             state: State::Header,
             pending: Vec::with_capacity(SEALED_CHUNK_LEN),
@@ -127,7 +128,8 @@ impl VolumeOpener {
         };
         let take = (needed - self.pending.len()).min(data.len());
         self.pending.extend_from_slice(&data[..take]);
-        if self.pending.len() == needed && VolumeHeader::encoded_len(&self.pending) == Some(needed) {
+        if self.pending.len() == needed && VolumeHeader::encoded_len(&self.pending) == Some(needed)
+        {
             let (found, nonce) = VolumeHeader::parse(&self.pending)?;
             self.expected.expect(&found)?;
             self.header = core::mem::take(&mut self.pending);

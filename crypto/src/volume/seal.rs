@@ -81,7 +81,8 @@ impl VolumeSealer {
         nonce: [u8; 24],
         out: &mut Vec<u8>,
     ) -> Result<Self, VolumeError> {
-        let key = SecretKey::try_from(&vek.expose()[..]).map_err(|_| CryptoError::Primitive("key"))?;
+        let key =
+            SecretKey::try_from(&vek.expose()[..]).map_err(|_| CryptoError::Primitive("key"))?;
         let header_bytes = header.encode(&nonce);
         let mut hasher = Hasher::new();
         hasher.update(&header_bytes);
@@ -178,7 +179,12 @@ impl VolumeSealer {
         self.padded_sealed + CHUNK_LEN as u64 >= self.padded_total
     }
 
-    fn seal_chunk(&mut self, chunk: &[u8], tag: StreamTag, out: &mut Vec<u8>) -> Result<(), VolumeError> {
+    fn seal_chunk(
+        &mut self,
+        chunk: &[u8],
+        tag: StreamTag,
+        out: &mut Vec<u8>,
+    ) -> Result<(), VolumeError> {
         let start = out.len();
         out.resize(start + chunk.len() + CHUNK_OVERHEAD, 0);
         let aad = self.first_aad.take();
@@ -194,13 +200,10 @@ impl VolumeSealer {
 /// Seals an arbitrary padded byte string with no length-prefix checks, so tests can build
 /// volumes that an honest sealer never writes (a length prefix beyond the padding, say).
 #[cfg(test)]
-pub(super) fn seal_raw_padded(
-    vek: &VolumeKey,
-    header: &VolumeHeader,
-    padded: &[u8],
-) -> Vec<u8> {
+pub(super) fn seal_raw_padded(vek: &VolumeKey, header: &VolumeHeader, padded: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut sealer = VolumeSealer::raw(vek, header, padded.len() as u64, [7; 24], &mut out).unwrap();
+    let mut sealer =
+        VolumeSealer::raw(vek, header, padded.len() as u64, [7; 24], &mut out).unwrap();
     sealer.push_padded(padded, &mut out).unwrap();
     sealer.finish_padding(&mut out).unwrap();
     out

@@ -14,7 +14,10 @@ fn tag(
     header: &[u8],
     digest: &VolumeDigest,
 ) -> Result<[u8; TAG_LEN], VolumeError> {
-    Ok(mac_blake2b_256(key, &fields(&[label.as_bytes(), header, digest]))?)
+    Ok(mac_blake2b_256(
+        key,
+        &fields(&[label.as_bytes(), header, digest]),
+    )?)
 }
 
 /// The owner tag of a revision: keyed BLAKE2b-256 under the owner tag key over
@@ -45,7 +48,9 @@ pub fn verify_owner_tag(
     presented: &[u8],
 ) -> Result<(), VolumeError> {
     let expected = owner_tag(key, header, digest)?;
-    ct_eq(&expected, presented).then_some(()).ok_or(VolumeError::BadTag)
+    ct_eq(&expected, presented)
+        .then_some(())
+        .ok_or(VolumeError::BadTag)
 }
 
 /// Verifies a grantee tag in constant time.
@@ -56,5 +61,7 @@ pub fn verify_grantee_tag(
     presented: &[u8],
 ) -> Result<(), VolumeError> {
     let expected = grantee_tag(key, header, digest)?;
-    ct_eq(&expected, presented).then_some(()).ok_or(VolumeError::BadTag)
+    ct_eq(&expected, presented)
+        .then_some(())
+        .ok_or(VolumeError::BadTag)
 }

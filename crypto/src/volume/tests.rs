@@ -37,7 +37,10 @@ fn chunks(volume: &[u8]) -> (Vec<u8>, Vec<Vec<u8>>) {
     let h = header_len(volume);
     (
         volume[..h].to_vec(),
-        volume[h..].chunks(SEALED_CHUNK_LEN).map(<[u8]>::to_vec).collect(),
+        volume[h..]
+            .chunks(SEALED_CHUNK_LEN)
+            .map(<[u8]>::to_vec)
+            .collect(),
     )
 }
 
@@ -50,13 +53,29 @@ fn round_trip_small_and_sizes_are_padded() {
     let vol = sealed(b"hello");
     assert_eq!(open(&vol).unwrap(), b"hello");
     let body = vol.len() - header_len(&vol);
-    assert_eq!(body, 4096 + CHUNK_OVERHEAD, "a tiny volume fills the 4 KiB bucket");
+    assert_eq!(
+        body,
+        4096 + CHUNK_OVERHEAD,
+        "a tiny volume fills the 4 KiB bucket"
+    );
 }
 
 #[test]
 fn round_trip_at_chunk_boundaries() {
     let c = CHUNK_LEN;
-    for len in [0, 1, 4088, 4089, c - 8, c - 7, c, c + 1, 2 * c - 8, 2 * c, 3 * c + 5] {
+    for len in [
+        0,
+        1,
+        4088,
+        4089,
+        c - 8,
+        c - 7,
+        c,
+        c + 1,
+        2 * c - 8,
+        2 * c,
+        3 * c + 5,
+    ] {
         let pt = plaintext(len);
         let vol = sealed(&pt);
         assert_eq!(open(&vol).unwrap(), pt, "len {len}");
@@ -74,7 +93,14 @@ fn round_trip_at_chunk_boundaries() {
 fn streaming_in_odd_pieces_matches_one_shot() {
     let pt = plaintext(3 * CHUNK_LEN + 1234);
     let vol = sealed(&pt);
-    for piece in [1usize, 7, 4096, CHUNK_LEN - 1, SEALED_CHUNK_LEN, SEALED_CHUNK_LEN + 1] {
+    for piece in [
+        1usize,
+        7,
+        4096,
+        CHUNK_LEN - 1,
+        SEALED_CHUNK_LEN,
+        SEALED_CHUNK_LEN + 1,
+    ] {
         let mut opener = VolumeOpener::new(&key(1), header(3, 2)).unwrap();
         let mut out = Vec::new();
         for part in vol.chunks(piece) {
@@ -85,7 +111,8 @@ fn streaming_in_odd_pieces_matches_one_shot() {
     }
     // And the sealer fed in odd pieces writes a volume that opens.
     let mut out = Vec::new();
-    let mut sealer = VolumeSealer::start(&key(1), &header(3, 2), pt.len() as u64, &mut out).unwrap();
+    let mut sealer =
+        VolumeSealer::start(&key(1), &header(3, 2), pt.len() as u64, &mut out).unwrap();
     for part in pt.chunks(999) {
         sealer.update(part, &mut out).unwrap();
     }
@@ -118,14 +145,28 @@ fn truncated_stream_is_refused() {
     let vol = sealed(&plaintext(2 * CHUNK_LEN));
     let h = header_len(&vol);
     // Cut at a chunk boundary (a whole final chunk missing) and inside chunks and header.
-    for cut in [h + SEALED_CHUNK_LEN, h + SEALED_CHUNK_LEN * 2, vol.len() - 1, h + 5, h, h - 1, 3] {
+    for cut in [
+        h + SEALED_CHUNK_LEN,
+        h + SEALED_CHUNK_LEN * 2,
+        vol.len() - 1,
+        h + 5,
+        h,
+        h - 1,
+        3,
+    ] {
         let err = open(&vol[..cut]).unwrap_err();
         assert!(
-            matches!(err, VolumeError::Truncated | VolumeError::Authentication { .. }),
+            matches!(
+                err,
+                VolumeError::Truncated | VolumeError::Authentication { .. }
+            ),
             "cut {cut}: {err:?}"
         );
     }
-    assert_eq!(open(&vol[..h + SEALED_CHUNK_LEN]), Err(VolumeError::Truncated));
+    assert_eq!(
+        open(&vol[..h + SEALED_CHUNK_LEN]),
+        Err(VolumeError::Truncated)
+    );
     assert_eq!(open(&vol[..h]), Err(VolumeError::Truncated));
     assert_eq!(open(&vol[..h - 1]), Err(VolumeError::Truncated));
 }
@@ -148,7 +189,11 @@ fn bytes_after_the_final_chunk_are_refused() {
     for extra in [1usize, 16, 17, 5000] {
         let mut vol = sealed(b"x");
         vol.extend(std::iter::repeat_n(0u8, extra));
-        assert_eq!(open(&vol), Err(VolumeError::Authentication { chunk: 0 }), "extra {extra}");
+        assert_eq!(
+            open(&vol),
+            Err(VolumeError::Authentication { chunk: 0 }),
+            "extra {extra}"
+        );
     }
     // Appending a whole copy of the final chunk is caught too.
     let vol = sealed(&plaintext(CHUNK_LEN));
@@ -170,14 +215,27 @@ fn reordered_duplicated_and_dropped_chunks_are_refused() {
         }
         v
     };
-    for order in [&[1, 0, 2, 3][..], &[0, 2, 1, 3], &[0, 1, 1, 2, 3], &[0, 0, 1, 2, 3], &[0, 2, 3], &[0, 1, 2, 3, 3]] {
+    for order in [
+        &[1, 0, 2, 3][..],
+        &[0, 2, 1, 3],
+        &[0, 1, 1, 2, 3],
+        &[0, 0, 1, 2, 3],
+        &[0, 2, 3],
+        &[0, 1, 2, 3, 3],
+    ] {
         let err = open(&join(order)).unwrap_err();
         assert!(
-            matches!(err, VolumeError::Authentication { .. } | VolumeError::TrailingData),
+            matches!(
+                err,
+                VolumeError::Authentication { .. } | VolumeError::TrailingData
+            ),
             "order {order:?}: {err:?}"
         );
     }
-    assert_eq!(open(&join(&[0, 1, 2, 3])).unwrap(), plaintext(3 * CHUNK_LEN));
+    assert_eq!(
+        open(&join(&[0, 1, 2, 3])).unwrap(),
+        plaintext(3 * CHUNK_LEN)
+    );
 }
 
 #[test]
@@ -194,7 +252,10 @@ fn chunks_spliced_from_another_volume_under_the_same_key_are_refused() {
     spliced.extend_from_slice(&ca[0]);
     spliced.extend_from_slice(&cb[1]);
     spliced.extend_from_slice(&cb[2]);
-    assert_eq!(open(&spliced), Err(VolumeError::Authentication { chunk: 1 }));
+    assert_eq!(
+        open(&spliced),
+        Err(VolumeError::Authentication { chunk: 1 })
+    );
 }
 
 #[test]
@@ -211,7 +272,10 @@ fn wrong_epoch_is_refused() {
     let vol = sealed(b"secret");
     assert_eq!(
         open_to_vec(&key(1), header(3, 3), &vol).map(|_| ()),
-        Err(VolumeError::WrongEpoch { expected: 3, found: 2 })
+        Err(VolumeError::WrongEpoch {
+            expected: 3,
+            found: 2
+        })
     );
     // Rewriting the epoch in the header to match does not help: the header is authenticated.
     let mut forged = vol.clone();
@@ -229,7 +293,10 @@ fn header_of_another_volume_type_or_revision_is_refused() {
     let vol = sealed(b"secret");
     let mut other_id = header(3, 2);
     other_id.volume_id = [0x22; 16];
-    assert_eq!(open_to_vec(&key(1), other_id, &vol).map(|_| ()), Err(VolumeError::WrongVolumeId));
+    assert_eq!(
+        open_to_vec(&key(1), other_id, &vol).map(|_| ()),
+        Err(VolumeError::WrongVolumeId)
+    );
     let mut other_type = header(3, 2);
     other_type.vtype = VolumeType::new("members").unwrap();
     assert!(matches!(
@@ -238,7 +305,10 @@ fn header_of_another_volume_type_or_revision_is_refused() {
     ));
     assert_eq!(
         open_to_vec(&key(1), header(4, 2), &vol).map(|_| ()),
-        Err(VolumeError::WrongRevision { expected: 4, found: 3 })
+        Err(VolumeError::WrongRevision {
+            expected: 4,
+            found: 3
+        })
     );
     // A header rewritten to claim revision 4 fails authentication.
     let mut forged = vol.clone();
@@ -271,10 +341,16 @@ fn non_zero_or_non_canonical_padding_is_refused() {
     let ok = seal_raw_padded(&key(1), &header(3, 2), &padded);
     assert_eq!(open(&ok).unwrap(), b"abc");
     padded[4000] = 1;
-    assert_eq!(open(&seal_raw_padded(&key(1), &header(3, 2), &padded)), Err(VolumeError::BadPadding));
+    assert_eq!(
+        open(&seal_raw_padded(&key(1), &header(3, 2), &padded)),
+        Err(VolumeError::BadPadding)
+    );
     let mut oversized = vec![0u8; 8192];
     oversized[..8].copy_from_slice(&3u64.to_be_bytes());
-    assert_eq!(open(&seal_raw_padded(&key(1), &header(3, 2), &oversized)), Err(VolumeError::BadPadding));
+    assert_eq!(
+        open(&seal_raw_padded(&key(1), &header(3, 2), &oversized)),
+        Err(VolumeError::BadPadding)
+    );
 }
 
 #[test]
@@ -283,14 +359,20 @@ fn sealer_enforces_the_declared_length() {
     let mut s = VolumeSealer::start(&key(1), &header(1, 0), 4, &mut out).unwrap();
     assert_eq!(
         s.update(b"12345", &mut out),
-        Err(VolumeError::LengthMismatch { declared: 4, received: 5 })
+        Err(VolumeError::LengthMismatch {
+            declared: 4,
+            received: 5
+        })
     );
     let mut out = Vec::new();
     let mut s = VolumeSealer::start(&key(1), &header(1, 0), 4, &mut out).unwrap();
     s.update(b"12", &mut out).unwrap();
     assert_eq!(
         s.finish(&mut out),
-        Err(VolumeError::LengthMismatch { declared: 4, received: 2 })
+        Err(VolumeError::LengthMismatch {
+            declared: 4,
+            received: 2
+        })
     );
 }
 
@@ -321,19 +403,34 @@ fn owner_and_grantee_tags() {
     assert_eq!(verify_owner_tag(owner.tag_key(), h, &digest, &otag), Ok(()));
     assert_eq!(verify_grantee_tag(&grantee, h, &digest, &gtag), Ok(()));
     // A grantee tag presented as an owner tag fails, and the reverse.
-    assert_eq!(verify_owner_tag(owner.tag_key(), h, &digest, &gtag), Err(VolumeError::BadTag));
-    assert_eq!(verify_grantee_tag(&grantee, h, &digest, &otag), Err(VolumeError::BadTag));
+    assert_eq!(
+        verify_owner_tag(owner.tag_key(), h, &digest, &gtag),
+        Err(VolumeError::BadTag)
+    );
+    assert_eq!(
+        verify_grantee_tag(&grantee, h, &digest, &otag),
+        Err(VolumeError::BadTag)
+    );
     // Even a grantee key equal to the owner key cannot produce an owner tag: labels differ.
     let same_bytes = GranteeTagKey::from_bytes(*owner.tag_key().0.expose());
     let forged = grantee_tag(&same_bytes, h, &digest).unwrap();
-    assert_eq!(verify_owner_tag(owner.tag_key(), h, &digest, &forged), Err(VolumeError::BadTag));
+    assert_eq!(
+        verify_owner_tag(owner.tag_key(), h, &digest, &forged),
+        Err(VolumeError::BadTag)
+    );
     // Tags cover the header and the digest.
     let mut other_digest = digest;
     other_digest[0] ^= 1;
-    assert_eq!(verify_owner_tag(owner.tag_key(), h, &other_digest, &otag), Err(VolumeError::BadTag));
+    assert_eq!(
+        verify_owner_tag(owner.tag_key(), h, &other_digest, &otag),
+        Err(VolumeError::BadTag)
+    );
     let mut other_header = h.to_vec();
     other_header[10] ^= 1;
-    assert_eq!(verify_owner_tag(owner.tag_key(), &other_header, &digest, &otag), Err(VolumeError::BadTag));
+    assert_eq!(
+        verify_owner_tag(owner.tag_key(), &other_header, &digest, &otag),
+        Err(VolumeError::BadTag)
+    );
     // The digest is BLAKE2b-256 of the whole volume.
     assert_eq!(digest, crate::primitives::blake2b_256(&vol));
 }
@@ -344,30 +441,59 @@ fn owner_key_wrapping() {
     let vek = VolumeKey::generate().unwrap();
     let wrapped = owner.wrap(&[1; 16], 5, &vek).unwrap();
     assert_eq!(owner.unwrap(&[1; 16], 5, &wrapped).unwrap(), vek);
-    assert_eq!(owner.unwrap(&[1; 16], 6, &wrapped), Err(VolumeError::KeyUnwrap));
-    assert_eq!(owner.unwrap(&[2; 16], 5, &wrapped), Err(VolumeError::KeyUnwrap));
+    assert_eq!(
+        owner.unwrap(&[1; 16], 6, &wrapped),
+        Err(VolumeError::KeyUnwrap)
+    );
+    assert_eq!(
+        owner.unwrap(&[2; 16], 5, &wrapped),
+        Err(VolumeError::KeyUnwrap)
+    );
     let other = OwnerKeys::derive(&MasterSecret::from_bytes([4; 32])).unwrap();
-    assert_eq!(other.unwrap(&[1; 16], 5, &wrapped), Err(VolumeError::KeyUnwrap));
+    assert_eq!(
+        other.unwrap(&[1; 16], 5, &wrapped),
+        Err(VolumeError::KeyUnwrap)
+    );
     for i in 0..wrapped.len() {
         let mut bad = wrapped;
         bad[i] ^= 0x10;
-        assert_eq!(owner.unwrap(&[1; 16], 5, &bad), Err(VolumeError::KeyUnwrap), "byte {i}");
+        assert_eq!(
+            owner.unwrap(&[1; 16], 5, &bad),
+            Err(VolumeError::KeyUnwrap),
+            "byte {i}"
+        );
     }
-    assert_eq!(owner.unwrap(&[1; 16], 5, &wrapped[..72]), Err(VolumeError::KeyUnwrap));
+    assert_eq!(
+        owner.unwrap(&[1; 16], 5, &wrapped[..72]),
+        Err(VolumeError::KeyUnwrap)
+    );
 }
 
 #[test]
 fn io_adapters_round_trip() {
     let pt = plaintext(2 * CHUNK_LEN + 17);
     let mut vol = Vec::new();
-    let (h1, d1) = seal_stream(&key(1), &header(3, 2), pt.len() as u64, pt.as_slice(), &mut vol).unwrap();
+    let (h1, d1) = seal_stream(
+        &key(1),
+        &header(3, 2),
+        pt.len() as u64,
+        pt.as_slice(),
+        &mut vol,
+    )
+    .unwrap();
     let mut out = Vec::new();
     let (h2, d2) = open_stream(&key(1), header(3, 2), vol.as_slice(), &mut out).unwrap();
     assert_eq!(out, pt);
     assert_eq!((h1, d1), (h2, d2));
     // A reader shorter than declared is a length mismatch, not a short volume.
     let err = seal_stream(&key(1), &header(3, 2), 10, &b"12345"[..], &mut Vec::new()).unwrap_err();
-    assert!(matches!(err, StreamError::Volume(VolumeError::LengthMismatch { declared: 10, received: 5 })));
+    assert!(matches!(
+        err,
+        StreamError::Volume(VolumeError::LengthMismatch {
+            declared: 10,
+            received: 5
+        })
+    ));
 }
 
 proptest! {
