@@ -567,4 +567,24 @@ mod tests {
             })
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        #[test]
+        fn seal_open_round_trip(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..MAX_BODY_LEN), counter in proptest::prelude::any::<u64>(), psk in proptest::prelude::any::<bool>()) {
+            let p = pair();
+            let code = InviteCode::generate(&p.bob.public_key()).unwrap();
+            let invite = psk.then(|| code.psk().unwrap());
+            let m = Message { message_id: [3; 16], counter, timestamp_ms: 5, body };
+            let env = seal(Purpose::Notice, &CTX, &p.alice, &p.bob.public_key(), invite.as_ref(), &m).unwrap();
+            let opened = open(&env, Purpose::Notice, &CTX, &p.bob, Some(&p.alice.public_key()), invite.as_ref()).unwrap();
+            proptest::prop_assert_eq!(opened.message, m);
+        }
+
+        #[test]
+        fn open_never_panics(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let p = pair();
+            let _ = open(&data, Purpose::Notice, &CTX, &p.bob, None, None);
+        }
+    }
 }

@@ -273,4 +273,23 @@ mod tests {
         assert_ne!(a.fingerprint(), b.fingerprint());
         assert_eq!(a.fingerprint(), a.fingerprint());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn public_key_text_round_trip(bytes in proptest::prelude::any::<[u8; 32]>()) {
+            let pk = IdentityPublicKey::from_bytes(bytes);
+            proptest::prop_assert_eq!(IdentityPublicKey::from_base64(&pk.to_base64()), Ok(pk));
+        }
+
+        #[test]
+        fn normalized_origins_are_fixed_points(host in "[a-zA-Z][a-zA-Z0-9.-]{0,20}", port in proptest::option::of(1u16..)) {
+            let origin = match port {
+                Some(p) => format!("https://{host}:{p}"),
+                None => format!("https://{host}"),
+            };
+            let once = normalize_origin(&origin).unwrap();
+            proptest::prop_assert_eq!(normalize_origin(&once).unwrap(), once.clone());
+        }
+    }
 }

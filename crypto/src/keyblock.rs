@@ -228,4 +228,19 @@ mod tests {
             KeyBlockError::Malformed
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+        #[test]
+        fn seal_open_round_trip(key in proptest::prelude::any::<[u8; 32]>(), epoch in proptest::prelude::any::<u64>(), volume_id in proptest::prelude::any::<[u8; 16]>()) {
+            let owner = IdentityKeyPair::generate().unwrap();
+            let friend = IdentityKeyPair::generate().unwrap();
+            let ctx = KeyBlockContext { epoch, volume_id, ..CTX };
+            let vek = VolumeKey::from_bytes(key);
+            let (block, a) = seal(&owner, &friend.public_key(), &ctx, &vek).unwrap();
+            let (got, b) = open(&block, &friend, &owner.public_key(), &ctx).unwrap();
+            proptest::prop_assert_eq!(got, vek);
+            proptest::prop_assert_eq!(a, b);
+        }
+    }
 }

@@ -368,4 +368,19 @@ mod tests {
         assert_eq!(hex::encode(&file[..63]), expected_header);
         assert_eq!(open(&file, b"passphrase").unwrap(), master());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(16))]
+        #[test]
+        fn seal_open_round_trip(secret in proptest::prelude::any::<[u8; 32]>(), passphrase in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..64)) {
+            let master = MasterSecret::from_bytes(secret);
+            let file = seal(&master, &passphrase, TEST).unwrap();
+            proptest::prop_assert_eq!(open(&file, &passphrase).unwrap(), master);
+        }
+
+        #[test]
+        fn open_never_panics(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let _ = open(&data, b"pw");
+        }
+    }
 }

@@ -225,4 +225,13 @@ mod tests {
         let got = m.relay_identity("https://relay.example", 7).unwrap();
         assert_eq!(got.public_key().as_bytes(), expected.as_bytes());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn phrase_round_trip(secret in proptest::prelude::any::<[u8; 32]>()) {
+            let m = MasterSecret::from_bytes(secret);
+            proptest::prop_assert_eq!(MasterSecret::from_recovery_phrase(&m.recovery_phrase()).unwrap(), m);
+        }
+    }
 }
