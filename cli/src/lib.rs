@@ -1,0 +1,150 @@
+//! The CLI's one job: **argument parsing and output**. `plog` turns a command line into exactly
+//! one D-Bus call to the user's `plogd` and prints the answer as text or, with `--json`, as one
+//! JSON document on stdout. It holds no keys and does no cryptography or networking of its own.
+//!
+//! The command tree is the scriptable contract of DESIGN §6.1, defined once with clap derive:
+//! [`Cli`] and [`Command`] here, one module under [`commands`] per subcommand, each with its
+//! arguments and its `run`. The binary `plog` only parses and calls [`run`]. In this version no
+//! command is carried out yet: each one fails with "not implemented in this version".
+
+pub mod commands;
+mod error;
+
+use clap::{Args, Parser, Subcommand};
+
+pub use error::{EXIT_FAILURE, Error};
+
+/// The CLI's version, as printed by `plog --version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// PluralLog: end-to-end encrypted records for plural systems.
+#[derive(Debug, Parser)]
+#[command(name = "plog", version)]
+#[non_exhaustive]
+pub struct Cli {
+    /// Options every command takes.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes, before or after the subcommand.
+#[derive(Debug, Args)]
+#[non_exhaustive]
+pub struct GlobalArgs {
+    /// Print exactly one JSON document on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Answer yes to confirmations (nothing prompts when stdin is not a terminal).
+    #[arg(long, short = 'y', global = true)]
+    pub yes: bool,
+}
+
+/// The `plog` subcommands.
+#[derive(Debug, Subcommand)]
+#[non_exhaustive]
+pub enum Command {
+    /// Create a new identity, print its recovery phrase and unlock the daemon.
+    Init(commands::init::InitArgs),
+    /// Unlock the daemon's keys with the passphrase.
+    Unlock(commands::unlock::UnlockArgs),
+    /// Forget the unlocked keys now.
+    Lock(commands::lock::LockArgs),
+    /// Show whether the daemon is unlocked, its relays and the last sync.
+    Status(commands::status::StatusArgs),
+    /// Identity backup and restore.
+    #[command(subcommand)]
+    Identity(commands::identity::IdentityCommand),
+    /// Relays this identity uses.
+    #[command(subcommand)]
+    Relay(commands::relay::RelayCommand),
+    /// Register an account on the relays (as a system or as a friend).
+    Register(commands::register::RegisterArgs),
+    /// Store and fetch volumes byte for byte.
+    #[command(subcommand)]
+    Volume(commands::volume::VolumeCommand),
+    /// Run one sync round now; fails if the round failed.
+    Sync(commands::sync::SyncArgs),
+    /// Invite, request, approve and verify friends.
+    #[command(subcommand)]
+    Friend(commands::friend::FriendCommand),
+    /// Grant or revoke a friend's access to volume types.
+    #[command(subcommand)]
+    Share(commands::share::ShareCommand),
+    /// Show what a system has shared with you.
+    View(commands::view::ViewArgs),
+    /// System members.
+    #[command(subcommand)]
+    Member(commands::member::MemberCommand),
+    /// Who is fronting, and the switch history.
+    #[command(subcommand)]
+    Front(commands::front::FrontCommand),
+    /// Summaries of fronting over time.
+    Analytics(commands::analytics::AnalyticsArgs),
+    /// Import another app's export.
+    #[command(subcommand)]
+    Import(commands::import::ImportCommand),
+    /// Export all records to a file.
+    Export(commands::export::ExportArgs),
+}
+
+/// Runs one parsed `plog` command line.
+///
+/// # Errors
+///
+/// Every command currently returns [`Error::NotImplemented`].
+pub fn run(cli: &Cli) -> Result<(), Error> {
+    let global = &cli.global;
+    match &cli.command {
+        Command::Init(args) => commands::init::run(args, global),
+        Command::Unlock(args) => commands::unlock::run(args, global),
+        Command::Lock(args) => commands::lock::run(args, global),
+        Command::Status(args) => commands::status::run(args, global),
+        Command::Identity(command) => commands::identity::run(command, global),
+        Command::Relay(command) => commands::relay::run(command, global),
+        Command::Register(args) => commands::register::run(args, global),
+        Command::Volume(command) => commands::volume::run(command, global),
+        Command::Sync(args) => commands::sync::run(args, global),
+        Command::Friend(command) => commands::friend::run(command, global),
+        Command::Share(command) => commands::share::run(command, global),
+        Command::View(args) => commands::view::run(args, global),
+        Command::Member(command) => commands::member::run(command, global),
+        Command::Front(command) => commands::front::run(command, global),
+        Command::Analytics(args) => commands::analytics::run(args, global),
+        Command::Import(command) => commands::import::run(command, global),
+        Command::Export(args) => commands::export::run(args, global),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn json_and_yes_are_accepted_anywhere() -> Result<(), clap::Error> {
+        let cli = Cli::try_parse_from(["plog", "--json", "status"])?;
+        assert!(cli.global.json);
+        let cli = Cli::try_parse_from(["plog", "friend", "list", "--json", "--yes"])?;
+        assert!(cli.global.json && cli.global.yes);
+        Ok(())
+    }
+
+    #[test]
+    fn unimplemented_commands_fail_naming_themselves() -> Result<(), clap::Error> {
+        let cli = Cli::try_parse_from(["plog", "front", "log", "--since", "yesterday"])?;
+        let err = run(&cli).err();
+        assert_eq!(
+            err.map(|e| e.to_string()).as_deref(),
+            Some("plog front log: not implemented in this version")
+        );
+        Ok(())
+    }
+}

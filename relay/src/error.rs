@@ -1,0 +1,26 @@
+//! Errors of the relay's command-line entry point.
+
+/// Exit status of a command that failed (2 is left to usage errors reported by the parser).
+pub const EXIT_FAILURE: u8 = 1;
+
+/// Why a `plog-relay` command failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The command is part of the contract but this version does not carry it out yet.
+    #[error("{command}: not implemented in this version")]
+    NotImplemented {
+        /// The full command, e.g. `plog-relay serve`.
+        command: &'static str,
+    },
+}
+
+impl Error {
+    /// The process exit status that reports this error.
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::NotImplemented { .. } => EXIT_FAILURE,
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Harness for PluralLog's end-to-end tests: finds (and if needed builds) the real `plog`,
+//! `plogd` and `plog-relay` executables and runs them in a controlled environment.
+//!
+//! Later tests add real `nats-server`, private `dbus-daemon` and relay processes here, each on
+//! free ports and temporary directories and cleaned up on drop.
+
+pub mod binaries;

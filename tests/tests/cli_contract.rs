@@ -1,0 +1,396 @@
+//! The command-line contract of DESIGN §6.1, checked against the real executables: names,
+//! versions, help, usage errors, and that nothing unimplemented pretends to succeed.
+
+use std::process::Output;
+
+use plog_tests::binaries::{self, CLI, DAEMON, RELAY};
+
+/// Exit status of a failed command.
+const EXIT_FAILURE: i32 = 1;
+/// Exit status of a usage error (clap's).
+const EXIT_USAGE: i32 = 2;
+
+fn run(name: &str, args: &[&str]) -> Output {
+    binaries::run(name, args).unwrap_or_else(|err| panic!("{err}"))
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The subcommand names a clap help text lists under `Commands:`.
+fn listed_commands(help: &str) -> Vec<&str> {
+    help.lines()
+        .skip_while(|line| line.trim_end() != "Commands:")
+        .skip(1)
+        .take_while(|line| !line.trim().is_empty())
+        .filter_map(|line| line.split_whitespace().next())
+        .collect()
+}
+
+#[test]
+fn version_flags_print_the_package_version() {
+    for (name, version) in [
+        (CLI, plog_cli::VERSION),
+        (DAEMON, plog_daemon::VERSION),
+        (RELAY, plog_relay::VERSION),
+    ] {
+        assert_eq!(version, env!("CARGO_PKG_VERSION"));
+        for flag in ["--version", "-V"] {
+            let output = run(name, &[flag]);
+            assert!(output.status.success(), "{name} {flag}: {output:?}");
+            assert_eq!(
+                stdout(&output),
+                format!("{name} {version}\n"),
+                "{name} {flag}"
+            );
+        }
+    }
+}
+
+#[test]
+fn help_lists_the_contract_subcommands() {
+    let cases: &[(&str, &[&str], &[&str])] = &[
+        (
+            CLI,
+            &[],
+            &[
+                "init",
+                "unlock",
+                "lock",
+                "status",
+                "identity",
+                "relay",
+                "register",
+                "volume",
+                "sync",
+                "friend",
+                "share",
+                "view",
+                "member",
+                "front",
+                "analytics",
+                "import",
+                "export",
+            ],
+        ),
+        (CLI, &["identity"], &["restore"]),
+        (CLI, &["relay"], &["add"]),
+        (CLI, &["volume"], &["put", "get", "ls"]),
+        (
+            CLI,
+            &["friend"],
+            &["invite", "request", "requests", "approve", "list", "verify"],
+        ),
+        (CLI, &["share"], &["grant", "revoke"]),
+        (CLI, &["member"], &["add", "ls"]),
+        (CLI, &["front"], &["set", "add", "end", "now", "log"]),
+        (CLI, &["import"], &["pluralkit", "simplyplural"]),
+        (
+            RELAY,
+            &[],
+            &["serve", "fingerprint", "default-config", "admin"],
+        ),
+        (RELAY, &["admin"], &["stats"]),
+    ];
+    for (name, prefix, expected) in cases {
+        let args: Vec<&str> = prefix.iter().copied().chain(["--help"]).collect();
+        let output = run(name, &args);
+        assert!(output.status.success(), "{name} {args:?}: {output:?}");
+        let help = stdout(&output);
+        let listed = listed_commands(&help);
+        for command in *expected {
+            assert!(
+                listed.contains(command),
+                "`{name} {}` does not list `{command}`:\n{help}",
+                args.join(" ")
+            );
+        }
+    }
+}
+
+#[test]
+fn help_shows_the_contract_flags() {
+    let cases: &[(&str, &[&str], &[&str])] = &[
+        (CLI, &[], &["--json", "--yes", "--help", "--version"]),
+        (CLI, &["init"], &["--passphrase-file", "--json"]),
+        (CLI, &["unlock"], &["--passphrase-file", "--json"]),
+        (
+            CLI,
+            &["identity", "restore"],
+            &["--phrase-file", "--passphrase-file", "--json"],
+        ),
+        (CLI, &["relay", "add"], &["--fingerprint", "--json"]),
+        (CLI, &["register"], &["--system", "--friend", "--handle"]),
+        (CLI, &["volume", "get"], &["--output", "-o"]),
+        (CLI, &["friend", "request"], &["--handle"]),
+        (CLI, &["view"], &["--raw"]),
+        (
+            CLI,
+            &["member", "add"],
+            &["--pronouns", "--display-name", "--color"],
+        ),
+        (CLI, &["front", "log"], &["--since"]),
+        (CLI, &["analytics"], &["--since"]),
+        (
+            RELAY,
+            &["serve"],
+            &[
+                "--config",
+                "--data-dir",
+                "--listen",
+                "--admin-listen",
+                "--nats-url",
+                "--database-url",
+                "--public-origin",
+            ],
+        ),
+        (RELAY, &["fingerprint"], &["--data-dir"]),
+        (
+            RELAY,
+            &["admin"],
+            &["--data-dir", "--admin-url", "--token-file", "--json"],
+        ),
+        (DAEMON, &[], &["--config", "--help", "--version"]),
+    ];
+    for (name, prefix, flags) in cases {
+        let args: Vec<&str> = prefix.iter().copied().chain(["--help"]).collect();
+        let output = run(name, &args);
+        assert!(output.status.success(), "{name} {args:?}: {output:?}");
+        let help = stdout(&output);
+        for flag in *flags {
+            assert!(
+                help.split(|c: char| c.is_whitespace() || c == ',')
+                    .any(|word| word == *flag),
+                "`{name} {}` does not show `{flag}`:\n{help}",
+                args.join(" ")
+            );
+        }
+    }
+}
+
+/// Every contract command, with valid arguments, and the name its error must carry.
+const UNIMPLEMENTED: &[(&str, &[&str], &str)] = &[
+    (CLI, &["init", "--passphrase-file", "pass"], "plog init"),
+    (CLI, &["unlock"], "plog unlock"),
+    (CLI, &["lock"], "plog lock"),
+    (CLI, &["status"], "plog status"),
+    (
+        CLI,
+        &["identity", "restore", "--phrase-file", "phrase"],
+        "plog identity restore",
+    ),
+    (
+        CLI,
+        &[
+            "relay",
+            "add",
+            "https://127.0.0.1:8443",
+            "--fingerprint",
+            "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+        ],
+        "plog relay add",
+    ),
+    (CLI, &["register", "--system"], "plog register"),
+    (
+        CLI,
+        &["register", "--friend", "--handle", "kit"],
+        "plog register",
+    ),
+    (CLI, &["volume", "put", "members", "-"], "plog volume put"),
+    (
+        CLI,
+        &["volume", "get", "members", "-o", "out"],
+        "plog volume get",
+    ),
+    (CLI, &["volume", "ls"], "plog volume ls"),
+    (CLI, &["sync"], "plog sync"),
+    (CLI, &["friend", "invite"], "plog friend invite"),
+    (
+        CLI,
+        &["friend", "request", "loc.secret"],
+        "plog friend request",
+    ),
+    (
+        CLI,
+        &["friend", "request", "--handle", "kit"],
+        "plog friend request",
+    ),
+    (CLI, &["friend", "requests"], "plog friend requests"),
+    (CLI, &["friend", "approve", "1"], "plog friend approve"),
+    (CLI, &["friend", "list"], "plog friend list"),
+    (CLI, &["friend", "verify", "kit"], "plog friend verify"),
+    (
+        CLI,
+        &["share", "grant", "kit", "members", "front"],
+        "plog share grant",
+    ),
+    (CLI, &["share", "revoke", "kit"], "plog share revoke"),
+    (CLI, &["view", "sys", "members", "--raw"], "plog view"),
+    (
+        CLI,
+        &[
+            "member",
+            "add",
+            "Ash",
+            "--pronouns",
+            "they/them",
+            "--display-name",
+            "Ash",
+            "--color",
+            "#7f5af0",
+        ],
+        "plog member add",
+    ),
+    (CLI, &["member", "ls"], "plog member ls"),
+    (CLI, &["front", "set", "Ash", "Bo"], "plog front set"),
+    (CLI, &["front", "add", "Ash"], "plog front add"),
+    (CLI, &["front", "end", "Ash"], "plog front end"),
+    (CLI, &["front", "now"], "plog front now"),
+    (CLI, &["front", "log", "--since", "7d"], "plog front log"),
+    (CLI, &["analytics", "--since", "30d"], "plog analytics"),
+    (
+        CLI,
+        &["import", "pluralkit", "pk.json"],
+        "plog import pluralkit",
+    ),
+    (
+        CLI,
+        &["import", "simplyplural", "sp.json"],
+        "plog import simplyplural",
+    ),
+    (CLI, &["export", "out.json"], "plog export"),
+    (DAEMON, &[], "plogd"),
+    (DAEMON, &["--config", "plogd.toml"], "plogd"),
+    (
+        RELAY,
+        &[
+            "serve",
+            "--data-dir",
+            "data",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ],
+        "plog-relay serve",
+    ),
+    (
+        RELAY,
+        &["fingerprint", "--data-dir", "data"],
+        "plog-relay fingerprint",
+    ),
+    (RELAY, &["default-config"], "plog-relay default-config"),
+    (
+        RELAY,
+        &["admin", "--data-dir", "data", "stats", "--json"],
+        "plog-relay admin stats",
+    ),
+    (
+        RELAY,
+        &[
+            "admin",
+            "--admin-url",
+            "http://127.0.0.1:1",
+            "--token-file",
+            "token",
+            "sessions",
+            "count",
+        ],
+        "plog-relay admin sessions count",
+    ),
+];
+
+#[test]
+fn unimplemented_commands_fail_clearly() {
+    for (name, args, command) in UNIMPLEMENTED {
+        let expected = format!("{command}: not implemented in this version");
+        let with_json: Vec<&str> = args.iter().copied().chain(["--json"]).collect();
+        // Every `plog` command takes --json, and so does `plog-relay admin`.
+        let takes_json =
+            (*name == CLI || args.first() == Some(&"admin")) && !args.contains(&"--json");
+        let variants: Vec<&[&str]> = if takes_json {
+            vec![args, &with_json]
+        } else {
+            vec![args]
+        };
+        for args in variants {
+            let output = run(name, args);
+            assert_eq!(
+                output.status.code(),
+                Some(EXIT_FAILURE),
+                "{name} {args:?} should fail: {output:?}"
+            );
+            assert!(
+                stdout(&output).is_empty(),
+                "{name} {args:?} printed on stdout: {output:?}"
+            );
+            assert!(
+                stderr(&output).contains(&expected),
+                "{name} {args:?}: expected {expected:?} on stderr: {output:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn usage_errors_are_reported_as_such() {
+    let cases: &[(&str, &[&str], &str)] = &[
+        (CLI, &[], "Usage:"),
+        (CLI, &["frobnicate"], "unrecognized subcommand"),
+        (CLI, &["register"], "--system|--friend"),
+        (CLI, &["register", "--system", "--friend"], "cannot be used"),
+        (CLI, &["friend", "request"], "CODE|--handle"),
+        (
+            CLI,
+            &[
+                "relay",
+                "add",
+                "https://127.0.0.1:8443",
+                "--fingerprint",
+                "ab12",
+            ],
+            "64 lower-case hex digits",
+        ),
+        (CLI, &["identity", "restore"], "--phrase-file"),
+        (CLI, &["share", "grant", "kit"], "TYPE"),
+        (DAEMON, &["--bogus"], "unexpected argument"),
+        (RELAY, &["serve", "--listen", "nowhere"], "invalid value"),
+        (
+            RELAY,
+            &["admin", "--admin-url", "http://127.0.0.1:1", "stats"],
+            "--token-file",
+        ),
+        (
+            RELAY,
+            &[
+                "admin",
+                "--data-dir",
+                "data",
+                "--admin-url",
+                "http://127.0.0.1:1",
+                "--token-file",
+                "token",
+                "stats",
+            ],
+            "cannot be used",
+        ),
+        (RELAY, &["admin", "delete-user", "alice"], "invalid value"),
+    ];
+    for (name, args, hint) in cases {
+        let output = run(name, args);
+        assert_eq!(
+            output.status.code(),
+            Some(EXIT_USAGE),
+            "{name} {args:?} should be a usage error: {output:?}"
+        );
+        assert!(
+            stderr(&output).contains(hint),
+            "{name} {args:?}: expected {hint:?} on stderr: {output:?}"
+        );
+    }
+}
