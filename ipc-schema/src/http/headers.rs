@@ -36,6 +36,8 @@ pub const VOLUME_TYPE: &str = "x-plog-volume-type";
 pub const KEY_EPOCH: &str = "x-plog-key-epoch";
 /// `X-Plog-Owner-Tag`.
 pub const OWNER_TAG: &str = "x-plog-owner-tag";
+/// `X-Plog-Owner-Key` (upload, and download by the owner: the owner's wrapped volume key).
+pub const OWNER_KEY: &str = "x-plog-owner-key";
 /// `X-Plog-Grantee-Tags` (upload: every grantee's tag).
 pub const GRANTEE_TAGS: &str = "x-plog-grantee-tags";
 /// `X-Plog-Grantee-Tag` (download: the reading grantee's own tag).
@@ -293,6 +295,8 @@ pub struct UploadHeaders {
     pub key_epoch: u64,
     /// The owner's tag.
     pub owner_tag: Bytes32,
+    /// The owner's copy of the volume key, wrapped under its master secret (73 bytes).
+    pub owner_key: B64Bytes,
     /// One tag per grantee.
     pub grantee_tags: GranteeTags,
     /// Create or replace.
@@ -308,6 +312,7 @@ impl UploadHeaders {
             (VOLUME_TYPE, self.vtype.to_string()),
             (KEY_EPOCH, self.key_epoch.to_string()),
             (OWNER_TAG, self.owner_tag.to_b64()),
+            (OWNER_KEY, self.owner_key.to_b64()),
         ];
         if !self.grantee_tags.is_empty() {
             pairs.push((GRANTEE_TAGS, self.grantee_tags.to_header_value()));
@@ -328,12 +333,20 @@ impl UploadHeaders {
         let vtype = VolumeType::parse(required(VOLUME_TYPE, &get_all(VOLUME_TYPE))?)?;
         let key_epoch = parse_decimal(KEY_EPOCH, required(KEY_EPOCH, &get_all(KEY_EPOCH))?)?;
         let owner_tag = bytes32(OWNER_TAG, required(OWNER_TAG, &get_all(OWNER_TAG))?)?;
+        let owner_key =
+            B64Bytes::from_b64(required(OWNER_KEY, &get_all(OWNER_KEY))?).map_err(|source| {
+                HeaderError::Bytes {
+                    header: OWNER_KEY,
+                    source,
+                }
+            })?;
         let grantee_tags = GranteeTags::parse(get_all(GRANTEE_TAGS))?;
         let precondition = Precondition::parse(&get_all(IF_MATCH), &get_all(IF_NONE_MATCH))?;
         Ok(Self {
             vtype,
             key_epoch,
             owner_tag,
+            owner_key,
             grantee_tags,
             precondition,
         })
@@ -343,10 +356,12 @@ impl UploadHeaders {
 /// Which tag a reader gets with a download.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReaderMaterial {
-    /// The owner: the owner tag.
+    /// The owner: the owner tag and its wrapped volume key.
     Owner {
         /// `X-Plog-Owner-Tag`.
         owner_tag: Bytes32,
+        /// `X-Plog-Owner-Key`.
+        owner_key: B64Bytes,
     },
     /// A grantee: its own tag and its key block for the current epoch.
     Grantee {
@@ -383,7 +398,13 @@ impl DownloadHeaders {
             (OWNER_ID, self.owner_id.to_string()),
         ];
         match &self.reader {
-            ReaderMaterial::Owner { owner_tag } => pairs.push((OWNER_TAG, owner_tag.to_b64())),
+            ReaderMaterial::Owner {
+                owner_tag,
+                owner_key,
+            } => {
+                pairs.push((OWNER_TAG, owner_tag.to_b64()));
+                pairs.push((OWNER_KEY, owner_key.to_b64()));
+            }
             ReaderMaterial::Grantee {
                 grantee_tag,
                 key_block,
@@ -412,6 +433,12 @@ impl DownloadHeaders {
         let reader = match single(OWNER_TAG, &get_all(OWNER_TAG))? {
             Some(tag) => ReaderMaterial::Owner {
                 owner_tag: bytes32(OWNER_TAG, tag)?,
+                owner_key: B64Bytes::from_b64(required(OWNER_KEY, &get_all(OWNER_KEY))?).map_err(
+                    |source| HeaderError::Bytes {
+                        header: OWNER_KEY,
+                        source,
+                    },
+                )?,
             },
             None => {
                 let tag = required(GRANTEE_TAG, &get_all(GRANTEE_TAG))?;
@@ -455,6 +482,7 @@ mod tests {
             VOLUME_TYPE,
             KEY_EPOCH,
             OWNER_TAG,
+            OWNER_KEY,
             GRANTEE_TAGS,
             GRANTEE_TAG,
             KEY_BLOCK,
@@ -566,6 +594,7 @@ mod tests {
             vtype: VolumeType::parse("journals").expect("vtype"),
             key_epoch: 3,
             owner_tag: Bytes32::new([1; 32]),
+            owner_key: B64Bytes::new(vec![4; 73]),
             grantee_tags: [(Uuid::from_u128(9), Bytes32::new([2; 32]))]
                 .into_iter()
                 .collect(),
@@ -592,20 +621,19 @@ mod tests {
             vtype: VolumeType::parse("front").expect("vtype"),
             key_epoch: 1,
             owner_tag: Bytes32::new([1; 32]),
+            owner_key: B64Bytes::new(vec![4; 73]),
             grantee_tags: GranteeTags::new(),
             precondition: Precondition::Create,
         }
         .to_pairs();
 
-        let without: Vec<_> = base
-            .iter()
-            .filter(|(n, _)| *n != OWNER_TAG)
-            .cloned()
-            .collect();
-        assert_eq!(
-            UploadHeaders::parse(lookup(&without)),
-            Err(HeaderError::Missing(OWNER_TAG))
-        );
+        for header in [OWNER_TAG, OWNER_KEY] {
+            let without: Vec<_> = base.iter().filter(|(n, _)| *n != header).cloned().collect();
+            assert_eq!(
+                UploadHeaders::parse(lookup(&without)),
+                Err(HeaderError::Missing(header))
+            );
+        }
 
         let mut repeated = base.clone();
         repeated.push((KEY_EPOCH, "2".to_owned()));
@@ -659,6 +687,7 @@ mod tests {
         for reader in [
             ReaderMaterial::Owner {
                 owner_tag: Bytes32::new([5; 32]),
+                owner_key: B64Bytes::new(vec![8; 73]),
             },
             ReaderMaterial::Grantee {
                 grantee_tag: Bytes32::new([6; 32]),
