@@ -1,5 +1,5 @@
 //! Prints the test vectors of `docs/PROTOCOL.md`:
-//! `cargo run -p plog-crypto --example vectors`.
+//! `cargo run -p plog-crypto --features test-vectors --example vectors`.
 
 fn main() -> Result<(), plog_crypto::CryptoError> {
     for group in plog_crypto::test_vectors::all()? {

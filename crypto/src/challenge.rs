@@ -68,7 +68,7 @@ pub fn issue(
 }
 
 /// [`issue`] with a given ephemeral key instead of a random one; only for test vectors.
-#[doc(hidden)]
+#[cfg(any(test, feature = "test-vectors"))]
 pub fn issue_with_ephemeral(
     account_key: &IdentityPublicKey,
     ctx: &ChallengeContext<'_>,
@@ -103,6 +103,18 @@ pub fn issue_for_unknown(
     ctx: &ChallengeContext<'_>,
 ) -> Result<IssuedChallenge, CryptoError> {
     issue(&pseudo_public_key(relay_secret, &ctx.user_id)?, ctx)
+}
+
+/// Relay side: a challenge to `account_key` if the account exists, else to the pseudo-key.
+/// The pseudo-key is derived in both cases, so the two take the same work and cannot be told
+/// apart by timing.
+pub fn issue_for(
+    account_key: Option<&IdentityPublicKey>,
+    relay_secret: &SecretBytes<32>,
+    ctx: &ChallengeContext<'_>,
+) -> Result<IssuedChallenge, CryptoError> {
+    let pseudo = pseudo_public_key(relay_secret, &ctx.user_id)?;
+    issue(account_key.unwrap_or(&pseudo), ctx)
 }
 
 /// Relay side: the stable pseudo public key for an unknown account id.
@@ -248,6 +260,22 @@ mod tests {
         // Nobody without the relay secret can answer it.
         let guess = IdentityKeyPair::generate().unwrap();
         assert!(!verify(&a, prove(&guess, &a.enc, &CTX).unwrap().expose()));
+    }
+
+    #[test]
+    fn issue_for_picks_the_account_key_when_there_is_one() {
+        let relay_secret = SecretBytes::from_array([5; 32]);
+        let client = IdentityKeyPair::generate().unwrap();
+        let known = issue_for(Some(&client.public_key()), &relay_secret, &CTX).unwrap();
+        assert!(verify(
+            &known,
+            prove(&client, &known.enc, &CTX).unwrap().expose()
+        ));
+        let unknown = issue_for(None, &relay_secret, &CTX).unwrap();
+        assert!(!verify(
+            &unknown,
+            prove(&client, &unknown.enc, &CTX).unwrap().expose()
+        ));
     }
 
     #[test]

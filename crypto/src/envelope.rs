@@ -71,8 +71,9 @@ pub struct EnvelopeContext<'a> {
     pub recipient_id: [u8; 16],
 }
 
-/// The framed plaintext of an envelope.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The framed plaintext of an envelope. The body may hold secrets (an approval carries a link
+/// token), so it is wiped on drop and `Debug` shows only its length.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Message {
     /// Random id, for de-duplication.
     pub message_id: [u8; 16],
@@ -81,7 +82,18 @@ pub struct Message {
     /// Sender's clock, milliseconds since the Unix epoch.
     pub timestamp_ms: u64,
     /// Purpose-specific content.
-    pub body: Vec<u8>,
+    pub body: Zeroizing<Vec<u8>>,
+}
+
+impl core::fmt::Debug for Message {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Message")
+            .field("message_id", &self.message_id)
+            .field("counter", &self.counter)
+            .field("timestamp_ms", &self.timestamp_ms)
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .finish()
+    }
 }
 
 /// An opened envelope.
@@ -168,7 +180,7 @@ fn unframe(plaintext: &[u8]) -> Result<Message, EnvelopeError> {
         message_id,
         counter,
         timestamp_ms,
-        body: r.remaining().to_vec(),
+        body: Zeroizing::new(r.remaining().to_vec()),
     })
 }
 
@@ -186,7 +198,7 @@ pub fn seal(
 }
 
 /// [`seal`] with a given ephemeral key instead of a random one; only for test vectors.
-#[doc(hidden)]
+#[cfg(any(test, feature = "test-vectors"))]
 pub fn seal_with_ephemeral(
     purpose: Purpose,
     ctx: &EnvelopeContext<'_>,
@@ -353,7 +365,7 @@ mod tests {
             message_id: [9; 16],
             counter: 7,
             timestamp_ms: 1_700_000_000_000,
-            body: b"hello".to_vec(),
+            body: Zeroizing::new(b"hello".to_vec()),
         }
     }
 
@@ -518,7 +530,7 @@ mod tests {
     fn size_limits_and_malformed_input() {
         let p = pair();
         let mut big = msg();
-        big.body = vec![0; MAX_BODY_LEN + 1];
+        big.body = Zeroizing::new(vec![0; MAX_BODY_LEN + 1]);
         assert_eq!(
             seal(
                 Purpose::Notice,
@@ -549,6 +561,13 @@ mod tests {
     }
 
     #[test]
+    fn debug_does_not_show_the_body() {
+        let shown = format!("{:?}", msg());
+        assert!(shown.contains("<5 bytes>"));
+        assert!(!shown.contains("104, 101"), "{shown}");
+    }
+
+    #[test]
     fn counters_must_increase() {
         assert!(check_counter(None, 0).is_ok());
         assert!(check_counter(Some(4), 5).is_ok());
@@ -575,7 +594,7 @@ mod tests {
             let p = pair();
             let code = InviteCode::generate(&p.bob.public_key()).unwrap();
             let invite = psk.then(|| code.psk().unwrap());
-            let m = Message { message_id: [3; 16], counter, timestamp_ms: 5, body };
+            let m = Message { message_id: [3; 16], counter, timestamp_ms: 5, body: Zeroizing::new(body) };
             let env = seal(Purpose::Notice, &CTX, &p.alice, &p.bob.public_key(), invite.as_ref(), &m).unwrap();
             let opened = open(&env, Purpose::Notice, &CTX, &p.bob, Some(&p.alice.public_key()), invite.as_ref()).unwrap();
             proptest::prop_assert_eq!(opened.message, m);

@@ -122,12 +122,14 @@ impl fmt::Debug for IdentityKeyPair {
     }
 }
 
-/// An origin that cannot be used as a relay identity origin.
+/// An origin that cannot be used as a relay origin.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum OriginError {
-    /// Only `https://` origins (and `http://` for loopback tests) are relay origins.
-    #[error("relay origin must start with https://")]
+    /// Only `https://` origins are relay origins (`http://` only for a loopback host).
+    #[error(
+        "relay origin must start with https:// (http:// only for localhost or a loopback address)"
+    )]
     Scheme,
     /// The origin has no host.
     #[error("relay origin has no host")]
@@ -135,36 +137,44 @@ pub enum OriginError {
     /// The origin has a path, query, fragment or user information.
     #[error("relay origin must be scheme://host[:port] with nothing after it")]
     Extra,
+    /// The host is not a DNS name (ASCII letters, digits and hyphens; IDNs in punycode), an IPv4
+    /// address or a bracketed IPv6 address.
+    #[error("relay origin has an invalid host")]
+    Host,
     /// The port is not a number from 1 to 65535.
     #[error("relay origin has an invalid port")]
     Port,
 }
 
 /// The canonical form of a relay origin, used wherever an origin is bound into cryptography:
-/// lower-case scheme and host, no default port (443), no trailing slash.
+/// lower-case scheme and host, IP addresses in their standard text form, no default port (443),
+/// no trailing slash.
 ///
-/// `https://Relay.Example:443/` becomes `https://relay.example`. The client always builds
-/// this from the address it connected to, never from what a server says.
+/// `https://Relay.Example:443/` becomes `https://relay.example`, and `https://[0:0::1]`
+/// becomes `https://[::1]`. Every function of this crate that takes an origin expects this
+/// form. A client builds it from the address it connected to, never from what a server says.
 pub fn normalize_origin(origin: &str) -> Result<String, OriginError> {
     let trimmed = origin.trim();
-    let lower = trimmed.to_ascii_lowercase();
-    let (scheme, rest) = if let Some(rest) = lower.strip_prefix("https://") {
-        ("https", rest)
-    } else if let Some(rest) = lower.strip_prefix("http://") {
-        ("http", rest)
-    } else {
-        return Err(OriginError::Scheme);
+    let (scheme, rest) = match trimmed.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => ("https", rest),
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => ("http", rest),
+        _ => return Err(OriginError::Scheme),
     };
     let authority = rest.strip_suffix('/').unwrap_or(rest);
     if authority.is_empty() {
         return Err(OriginError::MissingHost);
     }
-    if authority.contains(['/', '?', '#', '@']) || authority.chars().any(char::is_whitespace) {
+    if authority.contains(['/', '?', '#', '@', '\\']) || authority.chars().any(char::is_whitespace)
+    {
         return Err(OriginError::Extra);
     }
     let (host, port) = split_host_port(authority)?;
     if host.is_empty() {
         return Err(OriginError::MissingHost);
+    }
+    let (host, loopback) = canonical_host(host)?;
+    if scheme == "http" && !loopback {
+        return Err(OriginError::Scheme);
     }
     let default_port = if scheme == "https" { 443 } else { 80 };
     Ok(match port {
@@ -173,12 +183,37 @@ pub fn normalize_origin(origin: &str) -> Result<String, OriginError> {
     })
 }
 
+/// The canonical host text and whether it is a loopback host.
+fn canonical_host(host: &str) -> Result<(String, bool), OriginError> {
+    if let Some(inner) = host.strip_prefix('[') {
+        let inner = inner.strip_suffix(']').ok_or(OriginError::Host)?;
+        let ip: std::net::Ipv6Addr = inner.parse().map_err(|_| OriginError::Host)?;
+        return Ok((format!("[{ip}]"), ip.is_loopback()));
+    }
+    if host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        let ip: std::net::Ipv4Addr = host.parse().map_err(|_| OriginError::Host)?;
+        return Ok((ip.to_string(), ip.is_loopback()));
+    }
+    let lower = host.to_ascii_lowercase();
+    let valid_label = |label: &str| {
+        (1..=63).contains(&label.len())
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    if lower.len() > 253 || !lower.split('.').all(valid_label) {
+        return Err(OriginError::Host);
+    }
+    let loopback = lower == "localhost";
+    Ok((lower, loopback))
+}
+
 fn split_host_port(authority: &str) -> Result<(&str, Option<u16>), OriginError> {
     // IPv6 literals keep their brackets: [::1]:8443
-    let (host, port_text) = if let Some(end) = authority
-        .strip_prefix('[')
-        .and_then(|_| authority.find(']'))
-    {
+    let (host, port_text) = if authority.starts_with('[') {
+        let end = authority.find(']').ok_or(OriginError::Host)?;
         let host = &authority[..=end];
         match &authority[end + 1..] {
             "" => (host, None),
@@ -195,6 +230,9 @@ fn split_host_port(authority: &str) -> Result<(&str, Option<u16>), OriginError> 
     };
     let port = match port_text {
         None => None,
+        Some(p) if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) => {
+            return Err(OriginError::Port);
+        }
         Some(p) => match p.parse::<u16>() {
             Ok(0) | Err(_) => return Err(OriginError::Port),
             Ok(n) => Some(n),
@@ -217,6 +255,13 @@ mod tests {
             ("https://[::1]:4433", "https://[::1]:4433"),
             ("https://[::1]", "https://[::1]"),
             ("http://localhost:80", "http://localhost"),
+            ("HTTPS://relay.example", "https://relay.example"),
+            ("https://[0:0:0:0:0:0:0:1]:4433", "https://[::1]:4433"),
+            ("http://127.0.0.2:8080", "http://127.0.0.2:8080"),
+            (
+                "https://xn--bcher-kva.example",
+                "https://xn--bcher-kva.example",
+            ),
         ] {
             assert_eq!(normalize_origin(input).as_deref(), Ok(want), "{input}");
         }
@@ -283,13 +328,20 @@ mod tests {
         }
 
         #[test]
-        fn normalized_origins_are_fixed_points(host in "[a-zA-Z][a-zA-Z0-9.-]{0,20}", port in proptest::option::of(1u16..)) {
+        fn normalized_origins_are_fixed_points(host in "[a-zA-Z][a-zA-Z0-9]{0,10}(\\.[a-zA-Z][a-zA-Z0-9-]{0,10}[a-z0-9]){0,3}", port in proptest::option::of(1u16..)) {
             let origin = match port {
                 Some(p) => format!("https://{host}:{p}"),
                 None => format!("https://{host}"),
             };
             let once = normalize_origin(&origin).unwrap();
             proptest::prop_assert_eq!(normalize_origin(&once).unwrap(), once.clone());
+        }
+
+        #[test]
+        fn any_accepted_origin_is_a_fixed_point(text in "(https?://)?[a-zA-Z0-9.:\\[\\]/-]{0,30}") {
+            if let Ok(once) = normalize_origin(&text) {
+                proptest::prop_assert_eq!(normalize_origin(&once).unwrap(), once.clone());
+            }
         }
     }
 }

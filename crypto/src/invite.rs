@@ -2,10 +2,10 @@
 //!
 //! - `locator`: 16 random bytes. The relay stores only `locator_hash = BLAKE2b-256(fields(
 //!   INVITE_LOCATOR, locator))` and looks the invite up by hashing what the friend sends.
-//! - `secret`: 32 bytes = 16 random bytes (128 bits the relay never sees) followed by the
+//! - `secret`: 48 bytes = 32 random bytes (256 bits the relay never sees) followed by the
 //!   16-byte fingerprint of the owner's identity key ([`IdentityPublicKey::fingerprint`]).
 //!
-//! Both parts are written in lower-case RFC 4648 base32 without padding (26 and 52 characters)
+//! Both parts are written in lower-case RFC 4648 base32 without padding (26 and 77 characters)
 //! and joined by a dot. The friend checks the owner key the relay returns against the
 //! fingerprint, then seals its request in HPKE auth-psk mode with
 //! `psk = HKDF-SHA256(secret, fields(INVITE_PSK, locator))` and `psk_id = locator_hash`.
@@ -22,8 +22,9 @@ use zeroize::Zeroizing;
 
 /// Bytes of a locator.
 pub const LOCATOR_LEN: usize = 16;
-/// Bytes of the random part of the secret.
-pub const SECRET_RANDOM_LEN: usize = 16;
+/// Bytes of the random part of the secret: 256 bits, because it keys the HPKE pre-shared key
+/// (RFC 9180 asks for at least 32 bytes of entropy there).
+pub const SECRET_RANDOM_LEN: usize = 32;
 /// Bytes of the secret (random part and fingerprint).
 pub const SECRET_LEN: usize = SECRET_RANDOM_LEN + FINGERPRINT_LEN;
 
@@ -55,12 +56,20 @@ impl InviteCode {
     pub fn generate(owner_key: &IdentityPublicKey) -> Result<Self, InviteError> {
         let locator = random_array()?;
         let random: Zeroizing<[u8; SECRET_RANDOM_LEN]> = Zeroizing::new(random_array()?);
-        Ok(Self::from_parts(locator, &random, owner_key))
+        Ok(Self::assemble(locator, &random, owner_key))
     }
 
-    /// Assembles a code from its parts (deterministic, for vectors).
-    #[doc(hidden)]
+    /// Assembles a code from given parts; only for test vectors.
+    #[cfg(any(test, feature = "test-vectors"))]
     pub fn from_parts(
+        locator: [u8; LOCATOR_LEN],
+        random: &[u8; SECRET_RANDOM_LEN],
+        owner_key: &IdentityPublicKey,
+    ) -> Self {
+        Self::assemble(locator, random, owner_key)
+    }
+
+    fn assemble(
         locator: [u8; LOCATOR_LEN],
         random: &[u8; SECRET_RANDOM_LEN],
         owner_key: &IdentityPublicKey,
@@ -94,11 +103,13 @@ impl InviteCode {
 
     /// The code as text, to show to the owner once.
     pub fn to_code(&self) -> Zeroizing<String> {
-        let mut out = BASE32_NOPAD.encode(&self.locator);
+        let mut secret = Zeroizing::new(vec![0u8; BASE32_NOPAD.encode_len(SECRET_LEN)]);
+        BASE32_NOPAD.encode_mut(self.secret.expose(), &mut secret);
+        let mut out = Zeroizing::new(String::with_capacity(27 + secret.len()));
+        out.push_str(&self.locator_text());
         out.push('.');
-        out.push_str(&BASE32_NOPAD.encode(self.secret.expose()));
-        out.make_ascii_lowercase();
-        Zeroizing::new(out)
+        out.extend(secret.iter().map(|b| char::from(b.to_ascii_lowercase())));
+        out
     }
 
     /// The locator, as the friend sends it to the relay.
@@ -194,7 +205,7 @@ mod tests {
         let owner = IdentityKeyPair::generate().unwrap().public_key();
         let code = InviteCode::generate(&owner).unwrap();
         let text = code.to_code();
-        assert_eq!(text.len(), 26 + 1 + 52);
+        assert_eq!(text.len(), 26 + 1 + 77);
         assert!(
             text.chars()
                 .all(|c| c == '.' || c.is_ascii_lowercase() || c.is_ascii_digit())
@@ -208,6 +219,7 @@ mod tests {
         );
         let shown = format!("{code:?}");
         assert!(!shown.contains(&text[27..]));
+        assert!(!shown.contains(&text[40..60]));
     }
 
     #[test]
@@ -222,9 +234,9 @@ mod tests {
     #[test]
     fn psk_depends_on_secret_and_locator() {
         let owner = IdentityKeyPair::generate().unwrap().public_key();
-        let a = InviteCode::from_parts([1; 16], &[2; 16], &owner);
-        let b = InviteCode::from_parts([1; 16], &[3; 16], &owner);
-        let c = InviteCode::from_parts([4; 16], &[2; 16], &owner);
+        let a = InviteCode::from_parts([1; 16], &[2; 32], &owner);
+        let b = InviteCode::from_parts([1; 16], &[3; 32], &owner);
+        let c = InviteCode::from_parts([4; 16], &[2; 32], &owner);
         let (pa, pb, pc) = (a.psk().unwrap(), b.psk().unwrap(), c.psk().unwrap());
         assert_ne!(pa.key(), pb.key());
         assert_ne!(pa.key(), pc.key());
@@ -252,7 +264,7 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
         #[test]
-        fn parse_of_to_code_is_identity(locator in any::<[u8; 16]>(), random in any::<[u8; 16]>(), key in any::<[u8; 32]>()) {
+        fn parse_of_to_code_is_identity(locator in any::<[u8; 16]>(), random in any::<[u8; 32]>(), key in any::<[u8; 32]>()) {
             let owner = IdentityPublicKey::from_bytes(key);
             let code = InviteCode::from_parts(locator, &random, &owner);
             let parsed = InviteCode::parse(&code.to_code()).unwrap();

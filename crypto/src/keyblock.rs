@@ -84,7 +84,7 @@ pub fn seal(
 }
 
 /// [`seal`] with a given ephemeral key instead of a random one; only for test vectors.
-#[doc(hidden)]
+#[cfg(any(test, feature = "test-vectors"))]
 pub fn seal_with_ephemeral(
     owner: &IdentityKeyPair,
     grantee: &IdentityPublicKey,

@@ -1,6 +1,6 @@
 //! The key file: the master secret sealed under a passphrase.
 //!
-//! Layout (all integers big-endian), 150 bytes for the 16-byte salt this crate writes:
+//! Layout (all integers big-endian), 143 bytes for the 16-byte salt this crate writes:
 //!
 //! | offset | size | field |
 //! |---|---|---|
@@ -68,12 +68,12 @@ impl KdfParams {
         parallelism: 1,
     };
 
-    /// Upper bounds a reader accepts, so a hostile file cannot make unlocking take hours or
-    /// exhaust memory: 4 GiB, 64 passes, 16 lanes.
-    const MAX: Self = Self {
-        memory_kib: 4 * 1024 * 1024,
-        time_cost: 64,
-        parallelism: 16,
+    /// Upper bounds a reader accepts, so a hostile file cannot make unlocking take minutes or
+    /// exhaust memory: 1 GiB, 16 passes, 4 lanes (16 times the defaults' memory).
+    pub const MAX: Self = Self {
+        memory_kib: 1024 * 1024,
+        time_cost: 16,
+        parallelism: 4,
     };
 
     fn validate(&self) -> Result<CostParams, KeyFileError> {
@@ -134,12 +134,22 @@ pub fn seal(
     }
     let salt: [u8; SALT_LEN] = random_array()?;
     let nonce: [u8; NONCE_LEN] = random_array()?;
-    seal_with(master, passphrase, params, &salt, &nonce)
+    seal_deterministic(master, passphrase, params, &salt, &nonce)
 }
 
-/// Seals with a given salt and nonce; deterministic, for known-answer tests and vectors.
-#[doc(hidden)]
+/// Seals with a given salt and nonce; only for known-answer tests and vectors.
+#[cfg(any(test, feature = "test-vectors"))]
 pub fn seal_with(
+    master: &MasterSecret,
+    passphrase: &[u8],
+    params: KdfParams,
+    salt: &[u8; SALT_LEN],
+    nonce: &[u8; NONCE_LEN],
+) -> Result<Vec<u8>, KeyFileError> {
+    seal_deterministic(master, passphrase, params, salt, nonce)
+}
+
+fn seal_deterministic(
     master: &MasterSecret,
     passphrase: &[u8],
     params: KdfParams,
@@ -179,7 +189,8 @@ pub fn seal_with(
     Ok(file)
 }
 
-/// The parameters a key file was sealed with, read without the passphrase.
+/// The parameters a key file was sealed with, read without the passphrase. They are not
+/// authenticated until [`open`] succeeds.
 pub fn params(file: &[u8]) -> Result<KdfParams, KeyFileError> {
     Ok(parse(file)?.params)
 }
@@ -345,10 +356,27 @@ mod tests {
     fn hostile_parameters_are_refused_before_any_work() {
         let mut file = seal(&master(), b"pw", TEST).unwrap();
         file.truncate(file.len() - CHECKSUM_LEN);
-        file[14..18].copy_from_slice(&1000u32.to_be_bytes()); // 1000 passes
+        file[14..18].copy_from_slice(&17u32.to_be_bytes()); // 17 passes
         let sum = blake2b_256(&file);
         file.extend_from_slice(&sum);
         assert_eq!(open(&file, b"pw"), Err(KeyFileError::UnsupportedParameters));
+        let mut file = seal(&master(), b"pw", TEST).unwrap();
+        file.truncate(file.len() - CHECKSUM_LEN);
+        file[10..14].copy_from_slice(&(2 * 1024 * 1024u32).to_be_bytes()); // 2 GiB
+        let sum = blake2b_256(&file);
+        file.extend_from_slice(&sum);
+        assert_eq!(open(&file, b"pw"), Err(KeyFileError::UnsupportedParameters));
+        assert_eq!(
+            seal(
+                &master(),
+                b"pw",
+                KdfParams {
+                    time_cost: 17,
+                    ..TEST
+                }
+            ),
+            Err(KeyFileError::UnsupportedParameters)
+        );
     }
 
     #[test]

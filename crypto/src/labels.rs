@@ -1,8 +1,10 @@
 //! Every domain-separation label of the protocol, in one place.
 //!
 //! Labels are ASCII, start with `plog/v1/` and are always written as the first length-prefixed
-//! field of a derivation, HPKE `info`, HPKE `aad`, exporter context or MAC input. No label is a
-//! prefix-free variant of another, and no two purposes share one.
+//! field of a derivation, HPKE `info`, HPKE `aad`, exporter context or MAC input. A label names
+//! one construction; where a construction has several inputs (an HPKE `info` and `aad`, a key
+//! derivation and the associated data under that key) they share its label, and the table in
+//! `docs/PROTOCOL.md` lists every use.
 
 /// HKDF info label of the per-relay identity key.
 pub const RELAY_IDENTITY: &str = "plog/v1/relay-identity";

@@ -26,7 +26,7 @@ pub mod padding;
 mod primitives;
 pub mod safety;
 mod secret;
-#[doc(hidden)]
+#[cfg(any(test, feature = "test-vectors"))]
 pub mod test_vectors;
 pub mod volume;
 

@@ -73,13 +73,14 @@ impl MasterSecret {
     /// Restores the master secret from its recovery phrase. Case and surrounding or repeated
     /// whitespace are ignored.
     pub fn from_recovery_phrase(phrase: &str) -> Result<Self, PhraseError> {
-        let normalized = Zeroizing::new(
-            phrase
-                .split_whitespace()
-                .map(str::to_lowercase)
-                .collect::<Vec<_>>()
-                .join(" "),
-        );
+        // Built in place: per-word temporaries would leave words of the secret in freed memory.
+        let mut normalized = Zeroizing::new(String::with_capacity(phrase.len()));
+        for word in phrase.split_whitespace() {
+            if !normalized.is_empty() {
+                normalized.push(' ');
+            }
+            normalized.extend(word.chars().flat_map(char::to_lowercase));
+        }
         let count = normalized.split(' ').filter(|w| !w.is_empty()).count();
         if count != RECOVERY_PHRASE_WORDS {
             return Err(PhraseError::WordCount(count));

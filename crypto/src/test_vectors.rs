@@ -1,7 +1,7 @@
 //! Deterministic inputs and the outputs they produce, for every construction of the crate.
 //!
 //! `docs/PROTOCOL.md` publishes these as test vectors (printed by
-//! `cargo run -p plog-crypto --example vectors`), and a test checks that the document and the
+//! `cargo run -p plog-crypto --features test-vectors --example vectors`), and a test checks that the document and the
 //! code agree, so neither can drift. Not part of the stable API.
 
 use crate::CryptoError;
@@ -111,7 +111,7 @@ pub fn all() -> Result<Vec<Group>, CryptoError> {
     out.push(g.done());
 
     let mut g = Group0::new("Envelope (friend request, auth-psk mode)");
-    let code = InviteCode::from_parts([0x0c; 16], &[0x0d; 16], &owner.public_key());
+    let code = InviteCode::from_parts([0x0c; 16], &[0x0d; 32], &owner.public_key());
     let psk = code
         .psk()
         .map_err(|_| CryptoError::Primitive("invite psk"))?;
@@ -124,7 +124,7 @@ pub fn all() -> Result<Vec<Group>, CryptoError> {
         message_id: [0x33; 16],
         counter: 1,
         timestamp_ms: 1_767_225_600_000,
-        body: b"hello".to_vec(),
+        body: zeroize::Zeroizing::new(b"hello".to_vec()),
     };
     let eph = SecretBytes::from_array(seq(0x40));
     let env = envelope::seal_with_ephemeral(
@@ -163,7 +163,7 @@ pub fn all() -> Result<Vec<Group>, CryptoError> {
 
     let mut g = Group0::new("Invite code");
     g.add("invite.locator", h(code.locator()));
-    g.add("invite.secret_random", h(&[0x0d; 16]));
+    g.add("invite.secret_random", h(&[0x0d; 32]));
     g.add("invite.code", q(&code.to_code()));
     g.add("invite.locator_hash", h(&code.locator_hash()));
     out.push(g.done());
@@ -200,9 +200,10 @@ pub fn all() -> Result<Vec<Group>, CryptoError> {
     sealer
         .update(b"hello", &mut vol)
         .map_err(|_| CryptoError::Primitive("volume vector"))?;
-    let digest = sealer
+    sealer
         .finish(&mut vol)
         .map_err(|_| CryptoError::Primitive("volume vector"))?;
+    let digest = crate::primitives::blake2b_256(&vol);
     let owner_keys = OwnerKeys::derive(&master)?;
     let wrapped =
         owner_keys.wrap_with_nonce(&header.volume_id, header.key_epoch, &vek, [0x09; 24])?;

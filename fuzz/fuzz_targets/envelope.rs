@@ -42,7 +42,7 @@ struct Sealing {
     counter: u64,
     timestamp_ms: u64,
     /// `Some((locator, random))` seals in auth-psk mode under an invite made of these parts.
-    invite: Option<([u8; 16], [u8; 16])>,
+    invite: Option<([u8; 16], [u8; 32])>,
     /// `Some((byte index, bit))`: flip that bit of the sealed envelope, which must then fail.
     flip: Option<(u32, u8)>,
 }
@@ -58,7 +58,7 @@ fn untrusted(data: &[u8], recipient: &IdentityKeyPair) {
     // The other branches of `open`: a pinned sender and an invite secret.
     let pinned = sender().public_key();
     let _ = envelope::open(data, Purpose::Notice, &CTX, recipient, Some(&pinned), None);
-    let invite = InviteCode::from_parts([3; 16], &[4; 16], &recipient.public_key());
+    let invite = InviteCode::from_parts([3; 16], &[4; 32], &recipient.public_key());
     if let Ok(psk) = invite.psk() {
         let _ = envelope::open(data, Purpose::FriendRequest, &CTX, recipient, None, Some(&psk));
     }
@@ -68,7 +68,7 @@ fn round_trip(data: &[u8], recipient: &IdentityKeyPair) -> arbitrary::Result<()>
     let mut u = Unstructured::new(data);
     let sealing = Sealing::arbitrary(&mut u)?;
     let body = u.take_rest();
-    let body = body[..body.len().min(MAX_BODY_LEN)].to_vec();
+    let body = body[..body.len().min(MAX_BODY_LEN)].to_vec().into();
 
     let purpose = PURPOSES[usize::from(sealing.purpose) % PURPOSES.len()];
     let message = Message {

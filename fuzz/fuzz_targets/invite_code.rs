@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
 
     if let Ok(locator) = invite::parse_locator(&text) {
-        let code = InviteCode::from_parts(locator, &[0; 16], &invite_owner());
+        let code = InviteCode::from_parts(locator, &[0; 32], &invite_owner());
         assert_eq!(invite::parse_locator(&code.locator_text()), Ok(locator));
     }
 

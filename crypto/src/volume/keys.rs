@@ -103,11 +103,22 @@ impl OwnerKeys {
         vek: &VolumeKey,
     ) -> Result<[u8; WRAPPED_KEY_LEN], CryptoError> {
         let nonce: [u8; 24] = random_array()?;
-        self.wrap_with_nonce(volume_id, epoch, vek, nonce)
+        self.wrap_inner(volume_id, epoch, vek, nonce)
     }
 
-    #[doc(hidden)]
+    /// [`wrap`](Self::wrap) with a given nonce; only for test vectors.
+    #[cfg(any(test, feature = "test-vectors"))]
     pub fn wrap_with_nonce(
+        &self,
+        volume_id: &[u8; 16],
+        epoch: u64,
+        vek: &VolumeKey,
+        nonce: [u8; 24],
+    ) -> Result<[u8; WRAPPED_KEY_LEN], CryptoError> {
+        self.wrap_inner(volume_id, epoch, vek, nonce)
+    }
+
+    fn wrap_inner(
         &self,
         volume_id: &[u8; 16],
         epoch: u64,

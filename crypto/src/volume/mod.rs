@@ -47,6 +47,39 @@ pub const MAX_PLAINTEXT_LEN: u64 = 1 << 40;
 /// covered by revision tags.
 pub type VolumeDigest = [u8; 32];
 
+/// Computes a [`VolumeDigest`] over a volume fed in pieces, for parties that store or forward
+/// volumes without a key (the relay).
+pub struct VolumeDigester(crate::primitives::Hasher);
+
+impl VolumeDigester {
+    /// A digester with nothing fed yet.
+    pub fn new() -> Self {
+        Self(crate::primitives::Hasher::new())
+    }
+
+    /// Feeds the next bytes of the volume.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// The digest of everything fed.
+    pub fn finalize(self) -> VolumeDigest {
+        self.0.finalize()
+    }
+}
+
+impl Default for VolumeDigester {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl core::fmt::Debug for VolumeDigester {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("VolumeDigester")
+    }
+}
+
 /// Why a volume could not be sealed or opened.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -122,6 +155,9 @@ pub enum VolumeError {
     /// A revision tag did not verify.
     #[error("revision tag does not verify")]
     BadTag,
+    /// The sealer already wrote the final chunk.
+    #[error("the volume is already finished")]
+    AlreadyFinished,
     /// A primitive failed.
     #[error(transparent)]
     Crypto(#[from] CryptoError),

@@ -1,9 +1,8 @@
 use super::header::VolumeHeader;
 use super::keys::VolumeKey;
-use super::{CHUNK_OVERHEAD, SEALED_CHUNK_LEN, VolumeDigest, VolumeError};
+use super::{CHUNK_OVERHEAD, SEALED_CHUNK_LEN, VolumeError};
 use crate::encoding::fields;
 use crate::padding::{LENGTH_PREFIX_LEN, padded_len};
-use crate::primitives::Hasher;
 use crate::{CryptoError, labels};
 use orion::hazardous::aead::streaming::{Nonce, SecretKey, StreamTag, StreamXChaCha20Poly1305};
 use zeroize::Zeroizing;
@@ -13,6 +12,10 @@ use zeroize::Zeroizing;
 /// Feed ciphertext in pieces of any size with [`update`](Self::update); plaintext is appended to
 /// the output as chunks authenticate. Only a successful [`finish`](Self::finish) proves the
 /// volume complete and unaltered: on any error, discard all output.
+///
+/// The AEAD proves only that someone holding the volume key wrote the volume, and every grantee
+/// holds it. Check the revision tag over the [`VolumeDigest`](super::VolumeDigest) (computed
+/// with [`VolumeDigester`](super::VolumeDigester) over the ciphertext) **before** opening.
 pub struct VolumeOpener {
     key: SecretKey,
     expected: VolumeHeader,
@@ -26,10 +29,12 @@ pub struct VolumeOpener {
     padded_seen: u64,
     /// Plaintext length from the length prefix, once the first chunk is open.
     plaintext_len: Option<u64>,
-    hasher: Hasher,
 }
 
 enum State {
+    /// An earlier call failed; the opener refuses to go on, so a caller that ignores an error
+    /// cannot make it accept a stream that skipped a check.
+    Failed(VolumeError),
     Header,
     Body {
         stream: StreamXChaCha20Poly1305,
@@ -61,7 +66,6 @@ impl VolumeOpener {
             chunk_index: 0,
             padded_seen: 0,
             plaintext_len: None,
-            hasher: Hasher::new(),
         })
     }
 
@@ -70,10 +74,23 @@ impl VolumeOpener {
         (!self.header.is_empty()).then_some(self.header.as_slice())
     }
 
-    /// Consumes ciphertext, appending authenticated plaintext to `out`.
-    pub fn update(&mut self, mut data: &[u8], out: &mut Vec<u8>) -> Result<(), VolumeError> {
+    /// Consumes ciphertext, appending authenticated plaintext to `out`. After an error every
+    /// later call fails with the same error.
+    pub fn update(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), VolumeError> {
+        if let State::Failed(error) = &self.state {
+            return Err(error.clone());
+        }
+        let result = self.consume(data, out);
+        if let Err(error) = &result {
+            self.state = State::Failed(error.clone());
+        }
+        result
+    }
+
+    fn consume(&mut self, mut data: &[u8], out: &mut Vec<u8>) -> Result<(), VolumeError> {
         while !data.is_empty() {
             match self.state {
+                State::Failed(ref error) => return Err(error.clone()),
                 State::Finished => return Err(VolumeError::TrailingData),
                 State::Header => data = self.read_header(data)?,
                 State::Body { .. } => {
@@ -104,8 +121,10 @@ impl VolumeOpener {
     }
 
     /// Ends the stream: opens the final chunk and checks the length prefix and padding.
-    /// Returns the digest of the whole volume.
-    pub fn finish(mut self, out: &mut Vec<u8>) -> Result<VolumeDigest, VolumeError> {
+    pub fn finish(mut self, out: &mut Vec<u8>) -> Result<(), VolumeError> {
+        if let State::Failed(error) = self.state {
+            return Err(error);
+        }
         if let State::Body { .. } = self.state {
             if self.pending.is_empty() {
                 return Err(VolumeError::Truncated);
@@ -114,7 +133,7 @@ impl VolumeOpener {
             self.open_chunk(&chunk, out)?;
         }
         match self.state {
-            State::Finished => Ok(self.hasher.finalize()),
+            State::Finished => Ok(()),
             _ => Err(VolumeError::Truncated),
         }
     }
@@ -133,7 +152,6 @@ impl VolumeOpener {
             let (found, nonce) = VolumeHeader::parse(&self.pending)?;
             self.expected.expect(&found)?;
             self.header = core::mem::take(&mut self.pending);
-            self.hasher.update(&self.header);
             self.state = State::Body {
                 stream: StreamXChaCha20Poly1305::new(&self.key, &Nonce::from(nonce)),
                 first_aad: Some(fields(&[labels::VOLUME.as_bytes(), &self.header])),
@@ -152,11 +170,11 @@ impl VolumeOpener {
             return Err(auth);
         }
         let len = sealed.len() - CHUNK_OVERHEAD;
-        let aad = first_aad.take();
         let tag = stream
-            .open_chunk(sealed, aad.as_deref(), &mut self.scratch[..len])
+            .open_chunk(sealed, first_aad.as_deref(), &mut self.scratch[..len])
             .map_err(|_| auth.clone())?;
-        self.hasher.update(sealed);
+        // Only an authenticated first chunk releases the header binding.
+        *first_aad = None;
         self.chunk_index += 1;
         let is_final = match tag {
             StreamTag::Message => false,
@@ -179,6 +197,9 @@ impl VolumeOpener {
                     .and_then(|p| p.try_into().ok())
                     .ok_or(VolumeError::BadPadding)?;
                 let known = u64::from_be_bytes(prefix);
+                if known > super::MAX_PLAINTEXT_LEN {
+                    return Err(VolumeError::TooLarge);
+                }
                 self.plaintext_len = Some(known);
                 (known, LENGTH_PREFIX_LEN as usize)
             }

@@ -1,9 +1,9 @@
 use super::header::VolumeHeader;
 use super::keys::VolumeKey;
-use super::{CHUNK_LEN, CHUNK_OVERHEAD, MAX_PLAINTEXT_LEN, VolumeDigest, VolumeError};
+use super::{CHUNK_LEN, CHUNK_OVERHEAD, MAX_PLAINTEXT_LEN, VolumeError};
 use crate::encoding::fields;
 use crate::padding::padded_len;
-use crate::primitives::{Hasher, random_array};
+use crate::primitives::random_array;
 use crate::{CryptoError, labels};
 use orion::hazardous::aead::streaming::{Nonce, SecretKey, StreamTag, StreamXChaCha20Poly1305};
 use zeroize::Zeroizing;
@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 /// let mut sealer = VolumeSealer::start(&vek, &header, 5, &mut out)?;
 /// sealer.update(b"hel", &mut out)?;
 /// sealer.update(b"lo", &mut out)?;
-/// let digest = sealer.finish(&mut out)?;
+/// sealer.finish(&mut out)?;
 /// # Ok::<(), VolumeError>(())
 /// ```
 pub struct VolumeSealer {
@@ -32,7 +32,8 @@ pub struct VolumeSealer {
     received: u64,
     padded_total: u64,
     padded_sealed: u64,
-    hasher: Hasher,
+    /// The final chunk has been written.
+    finished: bool,
 }
 
 impl core::fmt::Debug for VolumeSealer {
@@ -52,11 +53,22 @@ impl VolumeSealer {
         plaintext_len: u64,
         out: &mut Vec<u8>,
     ) -> Result<Self, VolumeError> {
-        Self::start_with_nonce(vek, header, plaintext_len, random_array()?, out)
+        Self::start_inner(vek, header, plaintext_len, random_array()?, out)
     }
 
-    #[doc(hidden)]
+    /// [`start`](Self::start) with a given nonce; only for test vectors.
+    #[cfg(any(test, feature = "test-vectors"))]
     pub fn start_with_nonce(
+        vek: &VolumeKey,
+        header: &VolumeHeader,
+        plaintext_len: u64,
+        nonce: [u8; 24],
+        out: &mut Vec<u8>,
+    ) -> Result<Self, VolumeError> {
+        Self::start_inner(vek, header, plaintext_len, nonce, out)
+    }
+
+    fn start_inner(
         vek: &VolumeKey,
         header: &VolumeHeader,
         plaintext_len: u64,
@@ -84,8 +96,6 @@ impl VolumeSealer {
         let key =
             SecretKey::try_from(&vek.expose()[..]).map_err(|_| CryptoError::Primitive("key"))?;
         let header_bytes = header.encode(&nonce);
-        let mut hasher = Hasher::new();
-        hasher.update(&header_bytes);
         out.extend_from_slice(&header_bytes);
         Ok(Self {
             stream: StreamXChaCha20Poly1305::new(&key, &Nonce::from(nonce)),
@@ -96,7 +106,7 @@ impl VolumeSealer {
             received: 0,
             padded_total,
             padded_sealed: 0,
-            hasher,
+            finished: false,
         })
     }
 
@@ -113,6 +123,9 @@ impl VolumeSealer {
 
     /// Adds plaintext; appends every chunk that is complete (and not the last) to `out`.
     pub fn update(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), VolumeError> {
+        if self.finished {
+            return Err(VolumeError::AlreadyFinished);
+        }
         let received = self.received + plaintext.len() as u64;
         if received > self.declared {
             return Err(VolumeError::LengthMismatch {
@@ -124,30 +137,53 @@ impl VolumeSealer {
         self.push_padded(plaintext, out)
     }
 
-    /// Pads, seals the final chunk, appends it to `out`, and returns the volume digest.
-    pub fn finish(self, out: &mut Vec<u8>) -> Result<VolumeDigest, VolumeError> {
+    /// Pads and seals the rest of the volume into `out` in one call. For large volumes prefer
+    /// [`finish_step`](Self::finish_step), which keeps memory to one chunk.
+    pub fn finish(mut self, out: &mut Vec<u8>) -> Result<(), VolumeError> {
+        while !self.finish_step(out)? {}
+        Ok(())
+    }
+
+    /// Seals at most one more chunk of padding (or the final chunk) into `out`, so the caller
+    /// can write `out` away between calls; returns `true` once the final chunk is written.
+    /// The padding of a large volume can span many chunks.
+    pub fn finish_step(&mut self, out: &mut Vec<u8>) -> Result<bool, VolumeError> {
+        if self.finished {
+            return Ok(true);
+        }
         if self.received != self.declared {
             return Err(VolumeError::LengthMismatch {
                 declared: self.declared,
                 received: self.received,
             });
         }
-        self.finish_padding(out)
+        self.pad_step(out)
     }
 
-    fn finish_padding(mut self, out: &mut Vec<u8>) -> Result<VolumeDigest, VolumeError> {
-        let zeros = [0u8; 4096];
-        loop {
-            let missing = self.padded_total - self.padded_sealed - self.pending.len() as u64;
-            if missing == 0 {
-                break;
+    fn pad_step(&mut self, out: &mut Vec<u8>) -> Result<bool, VolumeError> {
+        const ZEROS: [u8; 4096] = [0u8; 4096];
+        let missing = self.padded_total - self.padded_sealed - self.pending.len() as u64;
+        if missing > 0 && !self.is_last_chunk() {
+            // Fill and seal exactly one non-final chunk.
+            while self.pending.len() < CHUNK_LEN {
+                let n = (CHUNK_LEN - self.pending.len()).min(ZEROS.len());
+                self.push_padded(&ZEROS[..n], out)?;
+                if self.pending.is_empty() {
+                    break;
+                }
             }
-            let n = missing.min(zeros.len() as u64) as usize;
-            self.push_padded(&zeros[..n], out)?;
+            return Ok(false);
         }
-        let last = core::mem::take(&mut *self.pending);
+        let mut missing = missing;
+        while missing > 0 {
+            let n = missing.min(ZEROS.len() as u64) as usize;
+            self.pending.extend_from_slice(&ZEROS[..n]);
+            missing -= n as u64;
+        }
+        let last = Zeroizing::new(core::mem::take(&mut *self.pending));
         self.seal_chunk(&last, StreamTag::Finish, out)?;
-        Ok(self.hasher.finalize())
+        self.finished = true;
+        Ok(true)
     }
 
     /// Appends padded bytes, sealing each full chunk that is not the final one.
@@ -191,7 +227,6 @@ impl VolumeSealer {
         self.stream
             .seal_chunk(chunk, aad.as_deref(), &mut out[start..], &tag)
             .map_err(|_| CryptoError::Primitive("stream seal"))?;
-        self.hasher.update(&out[start..]);
         self.padded_sealed += chunk.len() as u64;
         Ok(())
     }
@@ -205,6 +240,6 @@ pub(super) fn seal_raw_padded(vek: &VolumeKey, header: &VolumeHeader, padded: &[
     let mut sealer =
         VolumeSealer::raw(vek, header, padded.len() as u64, [7; 24], &mut out).unwrap();
     sealer.push_padded(padded, &mut out).unwrap();
-    sealer.finish_padding(&mut out).unwrap();
+    while !sealer.pad_step(&mut out).unwrap() {}
     out
 }

@@ -116,10 +116,45 @@ fn streaming_in_odd_pieces_matches_one_shot() {
     for part in pt.chunks(999) {
         sealer.update(part, &mut out).unwrap();
     }
-    let digest = sealer.finish(&mut out).unwrap();
-    let (opened, digest2) = open_to_vec(&key(1), header(3, 2), &out).unwrap();
+    sealer.finish(&mut out).unwrap();
+    let (opened, _) = open_to_vec(&key(1), header(3, 2), &out).unwrap();
     assert_eq!(opened.as_slice(), pt.as_slice());
-    assert_eq!(digest, digest2);
+}
+
+#[test]
+fn finishing_step_by_step_writes_at_most_one_chunk_per_step() {
+    // 8 MiB + 9 bytes pads to 8 MiB + 256 KiB: the padding spans several whole chunks.
+    let len = (8 << 20) + 1;
+    let pt = plaintext(len);
+    let mut out = Vec::new();
+    let mut sealer = VolumeSealer::start(&key(1), &header(3, 2), len as u64, &mut out).unwrap();
+    sealer.update(&pt, &mut out).unwrap();
+    let mut volume = std::mem::take(&mut out);
+    let mut steps = 0;
+    while !sealer.finish_step(&mut out).unwrap() {
+        assert!(
+            out.len() <= SEALED_CHUNK_LEN,
+            "step {steps} wrote {} bytes",
+            out.len()
+        );
+        volume.append(&mut out);
+        steps += 1;
+    }
+    assert!(out.len() <= SEALED_CHUNK_LEN);
+    volume.append(&mut out);
+    assert!(
+        steps >= 2,
+        "the padding should take several steps, took {steps}"
+    );
+    assert_eq!(
+        sealer.update(b"x", &mut out),
+        Err(VolumeError::AlreadyFinished)
+    );
+    assert!(sealer.finish_step(&mut out).unwrap());
+    assert!(out.is_empty());
+    assert_eq!(open(&volume).unwrap(), pt);
+    // The one-call finish writes the same layout.
+    assert_eq!(volume.len(), sealed(&pt).len());
 }
 
 #[test]
@@ -431,8 +466,11 @@ fn owner_and_grantee_tags() {
         verify_owner_tag(owner.tag_key(), &other_header, &digest, &otag),
         Err(VolumeError::BadTag)
     );
-    // The digest is BLAKE2b-256 of the whole volume.
+    // The digest is BLAKE2b-256 of the whole volume, however it is fed.
     assert_eq!(digest, crate::primitives::blake2b_256(&vol));
+    let mut digester = VolumeDigester::new();
+    vol.chunks(1000).for_each(|piece| digester.update(piece));
+    assert_eq!(digester.finalize(), digest);
 }
 
 #[test]
@@ -532,4 +570,69 @@ proptest! {
             prop_assert!(opener.finish(&mut out).is_err());
         }
     }
+}
+
+#[test]
+fn an_opener_that_failed_refuses_everything_after() {
+    use orion::hazardous::aead::streaming::{Nonce, SecretKey, StreamTag, StreamXChaCha20Poly1305};
+    let nonce = [0x44; 24];
+    let head = header(3, 2).encode(&nonce);
+    // A chunk sealed without the header binding, as if it were the first one.
+    let mut padded = vec![0u8; 4096];
+    padded[..8].copy_from_slice(&5u64.to_be_bytes());
+    padded[8..13].copy_from_slice(b"evil!");
+    let mut evil = vec![0u8; padded.len() + CHUNK_OVERHEAD];
+    StreamXChaCha20Poly1305::new(
+        &SecretKey::try_from(&key(1).expose()[..]).unwrap(),
+        &Nonce::from(nonce),
+    )
+    .seal_chunk(&padded, None, &mut evil, &StreamTag::Finish)
+    .unwrap();
+    let mut opener = VolumeOpener::new(&key(1), header(3, 2)).unwrap();
+    let mut out = Vec::new();
+    let mut first = head.clone();
+    first.extend_from_slice(&vec![0u8; SEALED_CHUNK_LEN + 1]);
+    assert_eq!(opener.update(&first[..first.len() - 1], &mut out), Ok(()));
+    assert_eq!(
+        opener.update(&first[first.len() - 1..], &mut out),
+        Err(VolumeError::Authentication { chunk: 0 })
+    );
+    // Whatever comes next, the opener stays failed and releases nothing.
+    assert_eq!(
+        opener.update(&evil, &mut out),
+        Err(VolumeError::Authentication { chunk: 0 })
+    );
+    assert_eq!(
+        opener.finish(&mut out),
+        Err(VolumeError::Authentication { chunk: 0 })
+    );
+    assert!(out.is_empty());
+}
+
+#[test]
+fn a_first_chunk_without_the_header_binding_is_refused() {
+    use orion::hazardous::aead::streaming::{Nonce, SecretKey, StreamTag, StreamXChaCha20Poly1305};
+    let nonce = [0x45; 24];
+    let mut vol = header(3, 2).encode(&nonce);
+    let mut padded = vec![0u8; 4096];
+    padded[..8].copy_from_slice(&1u64.to_be_bytes());
+    let mut chunk = vec![0u8; padded.len() + CHUNK_OVERHEAD];
+    StreamXChaCha20Poly1305::new(
+        &SecretKey::try_from(&key(1).expose()[..]).unwrap(),
+        &Nonce::from(nonce),
+    )
+    .seal_chunk(&padded, None, &mut chunk, &StreamTag::Finish)
+    .unwrap();
+    vol.extend_from_slice(&chunk);
+    assert_eq!(open(&vol), Err(VolumeError::Authentication { chunk: 0 }));
+}
+
+#[test]
+fn a_length_prefix_beyond_the_format_limit_is_refused() {
+    let mut padded = vec![0u8; 4096];
+    padded[..8].copy_from_slice(&(MAX_PLAINTEXT_LEN + 1).to_be_bytes());
+    assert_eq!(
+        open(&seal_raw_padded(&key(1), &header(3, 2), &padded)),
+        Err(VolumeError::TooLarge)
+    );
 }
