@@ -1,9 +1,9 @@
 //! Handles: the optional public names of accounts at one relay (`GET /v1/handles/{handle}`).
 //!
-//! A handle is 3 to 32 characters: a lowercase ASCII letter, then lowercase ASCII letters,
-//! digits, `-` or `_`. Only one spelling exists (no case folding on the wire), so `Alice` and
-//! `alice` cannot be two accounts; a client may lowercase what a person typed before parsing.
-//! The same rules apply to path segments, JSON fields and D-Bus arguments.
+//! A handle is 3 to 32 characters: an ASCII letter, then ASCII letters, digits, `-` or `_`.
+//! Handles are case-insensitive: parsing folds ASCII upper case to lower case, so `Alice` and
+//! `alice` are the same handle and the canonical (stored, returned) form is lower case. The
+//! same rules apply to path segments, JSON fields and D-Bus arguments.
 
 use std::fmt;
 use std::str::FromStr;
@@ -20,8 +20,8 @@ pub enum HandleError {
         /// Length of the refused text in bytes.
         len: usize,
     },
-    /// Does not start with a lowercase ASCII letter.
-    #[error("a handle starts with a lowercase letter a-z")]
+    /// Does not start with an ASCII letter.
+    #[error("a handle starts with a letter a-z")]
     Start,
     /// Holds a character outside `a-z`, `0-9`, `-`, `_`.
     #[error("a handle may contain only a-z, 0-9, '-' and '_'")]
@@ -39,11 +39,12 @@ impl Handle {
     /// Longest handle, in characters.
     pub const MAX_LEN: usize = 32;
 
-    /// Validates a handle.
+    /// Validates a handle and folds it to lower case.
     ///
     /// # Errors
     /// [`HandleError`] naming the rule the text breaks.
     pub fn parse(text: &str) -> Result<Self, HandleError> {
+        let text = text.to_ascii_lowercase();
         let len = text.len();
         if !(Self::MIN_LEN..=Self::MAX_LEN).contains(&len) {
             return Err(HandleError::Length { len });
@@ -55,7 +56,7 @@ impl Handle {
         if !bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_') {
             return Err(HandleError::Character);
         }
-        Ok(Self(text.to_owned()))
+        Ok(Self(text))
     }
 
     /// The handle text.
@@ -117,6 +118,17 @@ mod tests {
     }
 
     #[test]
+    fn handles_are_case_insensitive() {
+        assert_eq!(Handle::parse("Alice"), Handle::parse("alice"));
+        assert_eq!(
+            Handle::parse("ALICE-2").map(|h| h.as_str().to_owned()),
+            Ok("alice-2".to_owned())
+        );
+        let parsed: Handle = serde_json::from_str("\"AlIce\"").expect("mixed case parses");
+        assert_eq!(parsed.as_str(), "alice");
+    }
+
+    #[test]
     fn rejects_invalid_handles() {
         assert_eq!(Handle::parse("ab"), Err(HandleError::Length { len: 2 }));
         assert_eq!(
@@ -125,8 +137,6 @@ mod tests {
         );
         assert_eq!(Handle::parse("1abc"), Err(HandleError::Start));
         assert_eq!(Handle::parse("-abc"), Err(HandleError::Start));
-        assert_eq!(Handle::parse("Alice"), Err(HandleError::Start));
-        assert_eq!(Handle::parse("alIce"), Err(HandleError::Character));
         assert_eq!(Handle::parse("al ice"), Err(HandleError::Character));
         assert_eq!(Handle::parse("al.ice"), Err(HandleError::Character));
         assert_eq!(Handle::parse("alicé"), Err(HandleError::Character));
