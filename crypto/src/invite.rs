@@ -232,6 +232,26 @@ mod tests {
     }
 
     #[test]
+    fn every_byte_of_the_owner_fingerprint_is_compared() {
+        let owner = IdentityKeyPair::generate().unwrap().public_key();
+        let code = InviteCode::from_parts([1; 16], &[2; 32], &owner);
+        assert_eq!(code.verify_owner(&owner), Ok(()));
+        for i in SECRET_RANDOM_LEN..SECRET_LEN {
+            let mut secret = *code.secret.expose();
+            secret[i] ^= 0x01;
+            let altered = InviteCode {
+                locator: code.locator,
+                secret: SecretBytes::from_array(secret),
+            };
+            assert_eq!(
+                altered.verify_owner(&owner),
+                Err(InviteError::OwnerMismatch),
+                "byte {i}"
+            );
+        }
+    }
+
+    #[test]
     fn psk_depends_on_secret_and_locator() {
         let owner = IdentityKeyPair::generate().unwrap().public_key();
         let a = InviteCode::from_parts([1; 16], &[2; 32], &owner);

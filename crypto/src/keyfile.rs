@@ -397,6 +397,96 @@ mod tests {
         assert_eq!(open(&file, b"passphrase").unwrap(), master());
     }
 
+    /// A sealed file with `edit` applied before the checksum is recomputed, as anyone who
+    /// knows the format can do.
+    fn rewritten(edit: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+        let mut file = seal(&master(), b"pw", TEST).unwrap();
+        file.truncate(file.len() - CHECKSUM_LEN);
+        edit(&mut file);
+        let sum = blake2b_256(&file);
+        file.extend_from_slice(&sum);
+        file
+    }
+
+    #[test]
+    fn too_many_lanes_are_refused() {
+        // 64 KiB is enough memory for 5 and 8 lanes, so only the lane bound refuses these.
+        for lanes in [5u32, 8] {
+            let file = rewritten(|f| f[18..22].copy_from_slice(&lanes.to_be_bytes()));
+            assert_eq!(
+                open(&file, b"pw"),
+                Err(KeyFileError::UnsupportedParameters),
+                "{lanes} lanes"
+            );
+            assert_eq!(
+                seal(
+                    &master(),
+                    b"pw",
+                    KdfParams {
+                        parallelism: lanes,
+                        ..TEST
+                    }
+                ),
+                Err(KeyFileError::UnsupportedParameters),
+                "seal with {lanes} lanes"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_kdf_ids_are_refused() {
+        for kdf in [0u8, 2, 0xff] {
+            let file = rewritten(|f| f[9] = kdf);
+            assert_eq!(
+                open(&file, b"pw"),
+                Err(KeyFileError::UnsupportedParameters),
+                "kdf {kdf}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_well_sealed_file_with_a_short_salt_is_refused() {
+        // Built like `seal_deterministic` but with an 8-byte salt (the least Argon2 accepts),
+        // so that nothing but the salt-length check stands in the way.
+        let salt = [7u8; 8];
+        let nonce = [8u8; NONCE_LEN];
+        let mut file = Vec::new();
+        file.extend_from_slice(MAGIC);
+        file.push(VERSION);
+        file.push(KDF_ARGON2ID);
+        file.extend_from_slice(&TEST.memory_kib.to_be_bytes());
+        file.extend_from_slice(&TEST.time_cost.to_be_bytes());
+        file.extend_from_slice(&TEST.parallelism.to_be_bytes());
+        file.push(salt.len() as u8);
+        file.extend_from_slice(&salt);
+        file.extend_from_slice(&nonce);
+        let aad = fields(&[labels::KEY_FILE.as_bytes(), &file]);
+        let key = derive_key(b"pw", &salt, &TEST.validate().unwrap()).unwrap();
+        let mut sealed = [0u8; SEALED_LEN];
+        xchacha::XChaCha20Poly1305::seal(
+            &xchacha::SecretKey::try_from(&key.expose()[..]).unwrap(),
+            &xchacha::Nonce::from(nonce),
+            master().expose(),
+            Some(&aad),
+            &mut sealed,
+        )
+        .unwrap();
+        file.extend_from_slice(&sealed);
+        let sum = blake2b_256(&file);
+        file.extend_from_slice(&sum);
+        assert_eq!(open(&file, b"pw"), Err(KeyFileError::UnsupportedParameters));
+        // A 15-byte salt cut out of a real file is refused the same way.
+        let short = rewritten(|f| {
+            f[22] = 15;
+            f.remove(23);
+        });
+        assert_eq!(
+            open(&short, b"pw"),
+            Err(KeyFileError::UnsupportedParameters)
+        );
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(16))]
         #[test]

@@ -636,3 +636,121 @@ fn a_length_prefix_beyond_the_format_limit_is_refused() {
         Err(VolumeError::TooLarge)
     );
 }
+
+/// Seals the pieces of a padded stream under `key(1)` and `header(3, 2)` with the given stream
+/// tags, binding the header to the first piece as the sealer does, so tests can write streams
+/// that only a holder of the volume key could, but an honest sealer never does.
+fn seal_with_tags(
+    nonce: [u8; 24],
+    pieces: &[(&[u8], orion::hazardous::aead::streaming::StreamTag)],
+) -> Vec<u8> {
+    use orion::hazardous::aead::streaming::{Nonce, SecretKey, StreamXChaCha20Poly1305};
+    let mut vol = header(3, 2).encode(&nonce);
+    let aad = crate::encoding::fields(&[crate::labels::VOLUME.as_bytes(), &vol]);
+    let mut stream = StreamXChaCha20Poly1305::new(
+        &SecretKey::try_from(&key(1).expose()[..]).unwrap(),
+        &Nonce::from(nonce),
+    );
+    for (i, (piece, tag)) in pieces.iter().enumerate() {
+        let mut sealed = vec![0u8; piece.len() + CHUNK_OVERHEAD];
+        stream
+            .seal_chunk(piece, (i == 0).then_some(aad.as_slice()), &mut sealed, tag)
+            .unwrap();
+        vol.extend_from_slice(&sealed);
+    }
+    vol
+}
+
+/// The canonical padded stream of `pt`: length prefix, plaintext, zeros.
+fn padded_stream(pt: &[u8]) -> Vec<u8> {
+    let mut padded = vec![0u8; padded_len(pt.len() as u64).unwrap() as usize];
+    padded[..8].copy_from_slice(&(pt.len() as u64).to_be_bytes());
+    padded[8..8 + pt.len()].copy_from_slice(pt);
+    padded
+}
+
+#[test]
+fn chunk_tags_other_than_message_and_finish_are_refused() {
+    use orion::hazardous::aead::streaming::StreamTag;
+    // 65_529 bytes pad to 67_584: one full chunk and a short final one.
+    let pt = plaintext(CHUNK_LEN - 7);
+    let padded = padded_stream(&pt);
+    let (first, last) = padded.split_at(CHUNK_LEN);
+    let good = seal_with_tags(
+        [0x46; 24],
+        &[(first, StreamTag::Message), (last, StreamTag::Finish)],
+    );
+    assert_eq!(open(&good).unwrap(), pt);
+    for tag in [StreamTag::Push, StreamTag::Rekey] {
+        let bad = seal_with_tags([0x46; 24], &[(first, tag), (last, StreamTag::Finish)]);
+        assert_eq!(
+            open(&bad),
+            Err(VolumeError::Authentication { chunk: 0 }),
+            "{tag:?}"
+        );
+    }
+}
+
+#[test]
+fn a_short_chunk_not_tagged_final_is_refused_and_releases_nothing() {
+    use orion::hazardous::aead::streaming::StreamTag;
+    let padded = padded_stream(b"abc");
+    let vol = seal_with_tags([0x47; 24], &[(&padded, StreamTag::Message)]);
+    let mut opener = VolumeOpener::new(&key(1), header(3, 2)).unwrap();
+    let mut out = Vec::new();
+    opener.update(&vol, &mut out).unwrap();
+    assert_eq!(
+        opener.finish(&mut out),
+        Err(VolumeError::Authentication { chunk: 0 })
+    );
+    assert!(out.is_empty(), "released {out:?}");
+}
+
+#[test]
+fn padding_beyond_the_canonical_size_is_refused_at_the_first_chunk_past_it() {
+    // Three chunks of padding for a 3-byte plaintext: the opener must stop at chunk 0 rather
+    // than decrypt the whole (possibly huge) stream and fail only in `finish`.
+    let mut padded = vec![0u8; 3 * CHUNK_LEN];
+    padded[..8].copy_from_slice(&3u64.to_be_bytes());
+    padded[8..11].copy_from_slice(b"abc");
+    let vol = seal_raw_padded(&key(1), &header(3, 2), &padded);
+    let mut opener = VolumeOpener::new(&key(1), header(3, 2)).unwrap();
+    let mut out = Vec::new();
+    assert_eq!(opener.update(&vol, &mut out), Err(VolumeError::BadPadding));
+}
+
+#[test]
+fn padding_shorter_than_the_canonical_size_is_refused() {
+    // 4089 bytes pad to 4352; a stream that ends anywhere before that is not canonical, even
+    // when it holds the whole plaintext.
+    let pt = plaintext(4089);
+    let canonical = padded_stream(&pt);
+    assert_eq!(canonical.len(), 4352);
+    assert_eq!(
+        open(&seal_raw_padded(&key(1), &header(3, 2), &canonical)).unwrap(),
+        pt
+    );
+    for len in [4097, 4200, 4351] {
+        assert_eq!(
+            open(&seal_raw_padded(&key(1), &header(3, 2), &canonical[..len])),
+            Err(VolumeError::BadPadding),
+            "padded to {len}"
+        );
+    }
+}
+
+#[test]
+fn a_failed_opener_refuses_even_an_empty_update() {
+    let vol = sealed(b"x");
+    let mut opener = VolumeOpener::new(&key(1), header(4, 2)).unwrap();
+    let mut out = Vec::new();
+    let wrong = VolumeError::WrongRevision {
+        expected: 4,
+        found: 3,
+    };
+    assert_eq!(opener.update(&vol, &mut out), Err(wrong.clone()));
+    assert_eq!(opener.update(&[], &mut out), Err(wrong.clone()));
+    assert_eq!(opener.update(&vol, &mut out), Err(wrong.clone()));
+    assert_eq!(opener.finish(&mut out), Err(wrong));
+    assert!(out.is_empty());
+}
