@@ -1,7 +1,9 @@
 //! The `plog-relay` command line (DESIGN §6.1), defined once with clap derive.
 //!
 //! Settings come, from lowest to highest precedence, from built-in defaults, the TOML file given
-//! by `--config`, `PLOG_RELAY_*` environment variables and flags.
+//! by `--config`, `PLOG_RELAY_*` environment variables and flags. The flags carry no `env`
+//! attributes: the configuration layer (`crate::config`) reads every variable itself, so each
+//! is handled once and an unknown one is reported.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,50 +34,44 @@ pub enum Command {
     Admin(AdminArgs),
 }
 
-/// Flags of `plog-relay serve`.
-#[derive(Debug, Args)]
+/// Flags of `plog-relay serve`. The default is no flags at all.
+#[derive(Debug, Default, Args)]
 #[non_exhaustive]
 pub struct ServeArgs {
-    /// Configuration file (TOML).
-    #[arg(long, value_name = "FILE", env = "PLOG_RELAY_CONFIG")]
+    /// Configuration file (TOML); default: the file named by `PLOG_RELAY_CONFIG`, if any.
+    #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Directory for the certificate, the SQLite database, the admin token and the managed NATS
     /// server's store.
-    #[arg(long, value_name = "DIR", env = "PLOG_RELAY_DATA_DIR")]
+    #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Address of the public HTTPS listener.
-    #[arg(long, value_name = "ADDR", env = "PLOG_RELAY_LISTEN")]
+    #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
     /// Address of the admin listener: a loopback address or `unix:PATH`, never the public port.
-    #[arg(long, value_name = "ADDR", env = "PLOG_RELAY_ADMIN_LISTEN")]
+    #[arg(long, value_name = "ADDR")]
     pub admin_listen: Option<String>,
     /// NATS server or cluster to use; without it the relay runs its own `nats-server` child.
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "PLOG_RELAY_NATS_URL",
-        hide_env_values = true
-    )]
+    #[arg(long, value_name = "URL")]
     pub nats_url: Option<String>,
     /// Metadata database (`sqlite:…` or `postgres://…`); SQLite in the data directory by default.
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "PLOG_RELAY_DATABASE_URL",
-        hide_env_values = true
-    )]
+    #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
     /// The origin clients connect to and logins are bound to, shared by all instances.
-    #[arg(long, value_name = "URL", env = "PLOG_RELAY_PUBLIC_ORIGIN")]
+    #[arg(long, value_name = "URL")]
     pub public_origin: Option<String>,
 }
 
-/// Flags of `plog-relay fingerprint`.
-#[derive(Debug, Args)]
+/// Flags of `plog-relay fingerprint`. The default is no flags at all.
+#[derive(Debug, Default, Args)]
 #[non_exhaustive]
 pub struct FingerprintArgs {
-    /// Data directory holding the relay's certificate.
-    #[arg(long, value_name = "DIR", env = "PLOG_RELAY_DATA_DIR")]
+    /// Configuration file (TOML) naming `[tls]` certificate files or the data directory, as
+    /// for `serve`; default: the file named by `PLOG_RELAY_CONFIG`, if any.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory holding the relay's generated certificate.
+    #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 }
 
@@ -203,6 +199,41 @@ mod tests {
             serve.public_origin.as_deref(),
             Some("https://relay.example")
         );
+        Ok(())
+    }
+
+    #[test]
+    fn no_flag_reads_the_environment() {
+        // The configuration layer reads every PLOG_RELAY_* variable; clap must not as well.
+        fn walk(command: &clap::Command) {
+            for arg in command.get_arguments() {
+                assert_eq!(
+                    arg.get_env(),
+                    None,
+                    "{} --{}",
+                    command.get_name(),
+                    arg.get_id()
+                );
+            }
+            command.get_subcommands().for_each(walk);
+        }
+        walk(&Cli::command());
+    }
+
+    #[test]
+    fn fingerprint_takes_a_config_file_and_a_data_dir() -> Result<(), clap::Error> {
+        let cli = parse(&[
+            "fingerprint",
+            "--config",
+            "relay.toml",
+            "--data-dir",
+            "data",
+        ])?;
+        let Command::Fingerprint(args) = cli.command else {
+            panic!("expected fingerprint, got {:?}", cli.command);
+        };
+        assert_eq!(args.config, Some(PathBuf::from("relay.toml")));
+        assert_eq!(args.data_dir, Some(PathBuf::from("data")));
         Ok(())
     }
 

@@ -10,8 +10,26 @@ pub enum Error {
     /// The command is part of the contract but this version does not carry it out yet.
     #[error("{command}: not implemented in this version")]
     NotImplemented {
-        /// The full command, e.g. `plog-relay serve`.
+        /// The full command, e.g. `plog-relay admin stats`.
         command: &'static str,
+    },
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The certificate could not be read or created.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    /// The server failed to start or stopped with an error.
+    #[error(transparent)]
+    Serve(#[from] crate::server::ServeError),
+    /// The listener or the runtime could not be set up.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
     },
 }
 
@@ -19,8 +37,6 @@ impl Error {
     /// The process exit status that reports this error.
     #[must_use]
     pub fn exit_code(&self) -> u8 {
-        match self {
-            Self::NotImplemented { .. } => EXIT_FAILURE,
-        }
+        EXIT_FAILURE
     }
 }

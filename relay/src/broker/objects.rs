@@ -1,0 +1,528 @@
+//! Volume ciphertext in the object store bucket `plog-volumes`.
+//!
+//! Objects are written by the relay itself, in the object store's own layout (chunks on
+//! `$O.<bucket>.C.<id>`, then the description on `$O.<bucket>.M.<base64url name>` with a
+//! roll-up), so they read back with the ordinary object store API and NATS tools. Writing it
+//! here rather than through `ObjectStore::put` gives three things that put lacks:
+//!
+//! * every chunk but the last is exactly the chunk size, however the body's reads are cut
+//!   (an HTTP body arrives in frames of a few KiB; each would otherwise become a chunk);
+//! * the next chunk is read from the body while the previous one's acknowledgement is
+//!   outstanding (at most [`ACKS_IN_FLIGHT`]), so reading and storing overlap; memory stays at
+//!   about two chunks per upload;
+//! * when the body fails halfway, the chunks already sent are purged (with `put` they stay
+//!   behind unreferenced); no description is published, so no partial object is visible.
+
+use std::collections::{HashSet, VecDeque};
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::context::PublishAckFuture;
+use async_nats::jetstream::object_store::{
+    self, DeleteErrorKind, GetErrorKind, InfoErrorKind, ObjectInfo, ObjectOptions,
+};
+use bytes::BytesMut;
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
+use uuid::Uuid;
+
+use super::declare::chain;
+use super::{Broker, BrokerError};
+
+/// Chunk publishes whose acknowledgement may be outstanding at once. Two lets the next chunk
+/// of the body be read while the previous one is being stored; on loopback with 2 cores, 4
+/// measured no faster than 2 (the server is the bottleneck), so memory stays at about two
+/// chunks per upload.
+const ACKS_IN_FLIGHT: usize = 2;
+
+/// Longest accepted object key.
+const MAX_KEY_LEN: usize = 256;
+
+const KEY_RULE: &str = "1 to 256 characters of A-Z a-z 0-9 - _ / . (not starting or ending \
+                        with '.')";
+
+/// A stored object being read: its bytes through [`AsyncRead`] and its size.
+///
+/// The reader checks the object's SHA-256 digest as it reaches the end and fails with
+/// [`io::ErrorKind::InvalidData`] on a mismatch.
+pub struct ObjectReader {
+    inner: object_store::Object,
+    size: u64,
+}
+
+impl ObjectReader {
+    /// The object's size in bytes.
+    #[must_use]
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+impl std::fmt::Debug for ObjectReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectReader")
+            .field("name", &self.inner.info.name)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AsyncRead for ObjectReader {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+fn check_key(key: &str) -> Result<(), BrokerError> {
+    let valid = !key.is_empty()
+        && key.len() <= MAX_KEY_LEN
+        && !key.starts_with('.')
+        && !key.ends_with('.')
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'/' | b'.'));
+    if valid {
+        Ok(())
+    } else {
+        Err(BrokerError::InvalidKey {
+            what: "object",
+            rule: KEY_RULE,
+        })
+    }
+}
+
+/// Base64url with padding, as the object store names its description subjects and digests.
+fn base64url_padded(bytes: &[u8]) -> String {
+    let mut text = plog_ipc_schema::encoding::encode(bytes);
+    while !text.len().is_multiple_of(4) {
+        text.push('=');
+    }
+    text
+}
+
+/// Reads up to `chunk_size` bytes; fewer only at the end of the body.
+async fn read_chunk(
+    body: &mut (dyn AsyncRead + Send + Unpin),
+    chunk_size: usize,
+) -> io::Result<BytesMut> {
+    let mut chunk = BytesMut::with_capacity(chunk_size);
+    while chunk.len() < chunk_size {
+        let limit = (chunk_size - chunk.len()) as u64;
+        if (&mut *body).take(limit).read_buf(&mut chunk).await? == 0 {
+            break;
+        }
+    }
+    Ok(chunk)
+}
+
+impl Broker {
+    /// Stores the bytes of `body` as object `key`, replacing any object of that name, and
+    /// returns the number of bytes stored.
+    ///
+    /// The body is streamed in chunks of [`Broker::object_chunk_size`]; at most a few chunks
+    /// are in memory at once. The object becomes visible only when all of it is stored: if
+    /// the body or the broker fails, `key` still shows what it showed before (nothing, or the
+    /// previous object) and the chunks already sent are purged.
+    ///
+    /// # Errors
+    /// [`BrokerError::Body`] if reading `body` failed, [`BrokerError::InvalidKey`],
+    /// [`BrokerError::Unavailable`], or [`BrokerError::Object`] if the server refused a chunk
+    /// (e.g. the bucket is full).
+    pub async fn put_object(
+        &self,
+        key: &str,
+        body: &mut (dyn AsyncRead + Send + Unpin),
+    ) -> Result<u64, BrokerError> {
+        check_key(key)?;
+        let nuid = Uuid::new_v4().simple().to_string();
+        let chunk_subject = format!("$O.{}.C.{nuid}", self.volumes_bucket);
+
+        let mut acks = VecDeque::with_capacity(ACKS_IN_FLIGHT);
+        let stored = self
+            .guarded(async {
+                let (size, chunks, digest) =
+                    self.put_chunks(&chunk_subject, body, &mut acks).await?;
+                self.publish_description(key, &nuid, size, chunks, &digest)
+                    .await?;
+                Ok(size)
+            })
+            .await;
+        if stored.is_err() {
+            if self.connected() {
+                // The stream stores a chunk after the purge request unless its acknowledgement
+                // came first: wait for the outstanding ones (each bounded by the request
+                // timeout).
+                for ack in acks {
+                    let _ = ack.await;
+                }
+                self.purge_chunks(&chunk_subject).await;
+            } else {
+                tracing::warn!(
+                    subject = %chunk_subject,
+                    "connection lost while storing an object; its chunks stay behind unreferenced"
+                );
+            }
+        }
+        stored
+    }
+
+    /// Publishes the chunks; returns the size, the chunk count and the SHA-256 digest.
+    /// Acknowledgements still outstanding when it fails are left in `acks`.
+    async fn put_chunks(
+        &self,
+        chunk_subject: &str,
+        body: &mut (dyn AsyncRead + Send + Unpin),
+        acks: &mut VecDeque<PublishAckFuture>,
+    ) -> Result<(u64, usize, [u8; 32]), BrokerError> {
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut chunks = 0usize;
+
+        loop {
+            let chunk = read_chunk(body, self.chunk_size)
+                .await
+                .map_err(BrokerError::Body)?;
+            let last = chunk.len() < self.chunk_size;
+            if !chunk.is_empty() {
+                hasher.update(&chunk);
+                size += chunk.len() as u64;
+                chunks += 1;
+                if acks.len() == ACKS_IN_FLIGHT
+                    && let Some(ack) = acks.pop_front()
+                {
+                    self.await_chunk_ack(ack).await?;
+                }
+                let ack = self
+                    .js
+                    .publish(chunk_subject.to_owned(), chunk.freeze())
+                    .await
+                    .map_err(|err| self.publish_error("publishing a chunk", &err))?;
+                acks.push_back(ack);
+            }
+            if last {
+                break;
+            }
+        }
+        while let Some(ack) = acks.pop_front() {
+            self.await_chunk_ack(ack).await?;
+        }
+        Ok((size, chunks, hasher.finalize().into()))
+    }
+
+    async fn await_chunk_ack(&self, ack: PublishAckFuture) -> Result<(), BrokerError> {
+        ack.await
+            .map(|_| ())
+            .map_err(|err| self.publish_error("storing a chunk", &err))
+    }
+
+    fn publish_error(
+        &self,
+        what: &str,
+        err: &async_nats::jetstream::context::PublishError,
+    ) -> BrokerError {
+        use async_nats::jetstream::context::PublishErrorKind as Kind;
+        match err.kind() {
+            Kind::TimedOut | Kind::BrokenPipe => self.failed(what, err),
+            _ if !self.connected() => self.failed(what, err),
+            _ => BrokerError::Object(format!("{what}: {}", chain(err))),
+        }
+    }
+
+    /// Publishes the description that makes the object visible, then purges the chunks of
+    /// the object it replaces.
+    async fn publish_description(
+        &self,
+        key: &str,
+        nuid: &str,
+        size: u64,
+        chunks: usize,
+        digest: &[u8; 32],
+    ) -> Result<(), BrokerError> {
+        let previous = match self.volumes.info(key).await {
+            Ok(info) if !info.deleted => Some(info.nuid),
+            Ok(_) => None,
+            Err(err) if err.kind() == InfoErrorKind::NotFound => None,
+            Err(err) => return Err(self.failed("looking up the previous object", &err)),
+        };
+
+        let info = ObjectInfo {
+            name: key.to_owned(),
+            description: None,
+            metadata: Default::default(),
+            headers: None,
+            options: Some(ObjectOptions {
+                link: None,
+                max_chunk_size: Some(self.chunk_size),
+            }),
+            bucket: self.volumes_bucket.clone(),
+            nuid: nuid.to_owned(),
+            size: usize::try_from(size)
+                .map_err(|_| BrokerError::Object("object too large".to_owned()))?,
+            chunks,
+            modified: Some(async_nats::datetime::now()),
+            digest: Some(format!("SHA-256={}", base64url_padded(digest))),
+            deleted: false,
+        };
+        let payload = serde_json::to_vec(&info)
+            .map_err(|err| BrokerError::Object(format!("encoding the description: {err}")))?;
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Rollup", "sub");
+        let subject = format!(
+            "$O.{}.M.{}",
+            self.volumes_bucket,
+            base64url_padded(key.as_bytes())
+        );
+        self.js
+            .publish_with_headers(subject, headers, payload.into())
+            .await
+            .map_err(|err| self.publish_error("publishing the description", &err))?
+            .await
+            .map_err(|err| self.publish_error("storing the description", &err))?;
+
+        if let Some(previous) = previous.filter(|previous| previous != nuid) {
+            self.purge_chunks(&format!("$O.{}.C.{previous}", self.volumes_bucket))
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Removes the chunks on `subject`; a failure leaves an unreferenced orphan, so it is
+    /// logged, not returned.
+    async fn purge_chunks(&self, subject: &str) {
+        if let Err(err) = self.volumes_stream.purge().filter(subject).await {
+            tracing::warn!(
+                subject,
+                error = %chain(&err),
+                "could not purge object chunks; they stay behind unreferenced"
+            );
+        }
+    }
+
+    /// Opens object `key` for reading; `None` if there is no such object.
+    ///
+    /// # Errors
+    /// [`BrokerError::InvalidKey`], [`BrokerError::Unavailable`] or [`BrokerError::Object`].
+    pub async fn get_object(&self, key: &str) -> Result<Option<ObjectReader>, BrokerError> {
+        check_key(key)?;
+        self.guarded(async {
+            match self.volumes.get(key).await {
+                Ok(object) => {
+                    let size = object.info.size as u64;
+                    Ok(Some(ObjectReader {
+                        inner: object,
+                        size,
+                    }))
+                }
+                Err(err) => match err.kind() {
+                    GetErrorKind::NotFound => Ok(None),
+                    GetErrorKind::TimedOut | GetErrorKind::ConsumerCreate => {
+                        Err(self.failed("opening an object", &err))
+                    }
+                    _ if !self.connected() => Err(self.failed("opening an object", &err)),
+                    _ => Err(BrokerError::Object(format!(
+                        "opening an object: {}",
+                        chain(&err)
+                    ))),
+                },
+            }
+        })
+        .await
+    }
+
+    /// Deletes object `key`; succeeds if it does not exist.
+    ///
+    /// # Errors
+    /// [`BrokerError::InvalidKey`], [`BrokerError::Unavailable`] or [`BrokerError::Object`].
+    pub async fn delete_object(&self, key: &str) -> Result<(), BrokerError> {
+        check_key(key)?;
+        self.guarded(async {
+            match self.volumes.delete(key).await {
+                Ok(()) => Ok(()),
+                Err(err) => match err.kind() {
+                    DeleteErrorKind::NotFound => Ok(()),
+                    DeleteErrorKind::TimedOut => Err(self.failed("deleting an object", &err)),
+                    _ if !self.connected() => Err(self.failed("deleting an object", &err)),
+                    _ => Err(BrokerError::Object(format!(
+                        "deleting an object: {}",
+                        chain(&err)
+                    ))),
+                },
+            }
+        })
+        .await
+    }
+
+    /// The names of all stored objects, in no particular order.
+    ///
+    /// Reads every description in the bucket: meant for cleanup and admin tools, not for
+    /// request paths.
+    ///
+    /// # Errors
+    /// [`BrokerError::Unavailable`] (also when the listing stalls for longer than the request
+    /// timeout) or [`BrokerError::Object`].
+    pub async fn object_keys(&self) -> Result<Vec<String>, BrokerError> {
+        self.guarded(async {
+            let mut list = self
+                .volumes
+                .list()
+                .await
+                .map_err(|err| self.failed("listing objects", &err))?;
+            let mut keys = Vec::new();
+            loop {
+                match tokio::time::timeout(self.timeout, list.next()).await {
+                    Ok(Some(Ok(info))) => keys.push(info.name),
+                    Ok(Some(Err(err))) => return Err(self.failed("listing objects", &err)),
+                    Ok(None) => return Ok(keys),
+                    Err(_) => return Err(BrokerError::unavailable("listing objects timed out")),
+                }
+            }
+        })
+        .await
+    }
+}
+
+impl Broker {
+    /// Purges the chunks of objects that were never described: uploads cut off by a lost NATS
+    /// connection or a relay crash, which `object_keys` cannot see. Only chunk subjects whose
+    /// newest chunk is older than `min_age` are touched, so uploads in progress are safe as
+    /// long as `min_age` is longer than the pause between two chunks of one upload. Returns
+    /// the number of chunk messages purged.
+    ///
+    /// # Errors
+    /// [`BrokerError::Unavailable`] or [`BrokerError::Object`].
+    pub async fn purge_orphan_chunks(&self, min_age: Duration) -> Result<u64, BrokerError> {
+        self.guarded(async {
+            // Chunk ids of every visible object (deleted ones have no chunks left).
+            let mut described = HashSet::new();
+            let mut list = self
+                .volumes
+                .list()
+                .await
+                .map_err(|err| self.failed("listing objects", &err))?;
+            loop {
+                match tokio::time::timeout(self.timeout, list.next()).await {
+                    Ok(Some(Ok(info))) => {
+                        described.insert(info.nuid);
+                    }
+                    Ok(Some(Err(err))) => return Err(self.failed("listing objects", &err)),
+                    Ok(None) => break,
+                    Err(_) => return Err(BrokerError::unavailable("listing objects timed out")),
+                }
+            }
+            let prefix = format!("$O.{}.C.", self.volumes_bucket);
+            let mut subjects = self
+                .volumes_stream
+                .info_with_subjects(format!("{prefix}>"))
+                .await
+                .map_err(|err| self.failed("listing chunk subjects", &err))?;
+            let mut candidates = Vec::new();
+            while let Some(entry) = subjects.next().await {
+                let (subject, count) =
+                    entry.map_err(|err| self.failed("listing chunk subjects", &err))?;
+                if subject
+                    .strip_prefix(&prefix)
+                    .is_some_and(|nuid| !described.contains(nuid))
+                {
+                    candidates.push((subject, count));
+                }
+            }
+            let now = async_nats::datetime::now();
+            let mut purged = 0u64;
+            for (subject, count) in candidates {
+                let last = match self
+                    .volumes_stream
+                    .get_last_raw_message_by_subject(&subject)
+                    .await
+                {
+                    Ok(last) => last,
+                    // Purged meanwhile, or unreadable: try again on the next sweep.
+                    Err(_) => continue,
+                };
+                let old = async_nats::datetime::add_std_duration(last.time, min_age)
+                    .is_ok_and(|due| due <= now);
+                if old {
+                    self.purge_chunks(&subject).await;
+                    purged += count as u64;
+                }
+            }
+            Ok(purged)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys() {
+        for good in ["a", "0b1c/7", "vol-1_2.bin", &"x".repeat(256)] {
+            assert!(check_key(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            ".a",
+            "a.",
+            "a b",
+            "a*",
+            "a>",
+            "ä",
+            "a\nb",
+            &"x".repeat(257),
+        ] {
+            assert!(check_key(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn padded_base64url() {
+        assert_eq!(base64url_padded(b""), "");
+        assert_eq!(base64url_padded(b"f"), "Zg==");
+        assert_eq!(base64url_padded(b"fo"), "Zm8=");
+        assert_eq!(base64url_padded(b"foo"), "Zm9v");
+        assert_eq!(base64url_padded(&[0xfb, 0xff]), "-_8=");
+    }
+
+    #[tokio::test]
+    async fn chunks_are_full_however_reads_are_cut() {
+        // A reader that hands out at most 3 bytes per read.
+        struct Trickle {
+            data: Vec<u8>,
+            at: usize,
+        }
+        impl AsyncRead for Trickle {
+            fn poll_read(
+                mut self: Pin<&mut Self>,
+                _cx: &mut Context<'_>,
+                buf: &mut ReadBuf<'_>,
+            ) -> Poll<io::Result<()>> {
+                let n = buf.remaining().min(3).min(self.data.len() - self.at);
+                let at = self.at;
+                buf.put_slice(&self.data[at..at + n]);
+                self.at += n;
+                Poll::Ready(Ok(()))
+            }
+        }
+        let data: Vec<u8> = (0..=255u8).cycle().take(25).collect();
+        let mut reader = Trickle { data, at: 0 };
+        let mut got = Vec::new();
+        loop {
+            let chunk = read_chunk(&mut reader, 10).await.expect("read");
+            let last = chunk.len() < 10;
+            got.push(chunk.len());
+            if last {
+                break;
+            }
+        }
+        assert_eq!(got, [10, 10, 5]);
+    }
+}

@@ -1,0 +1,239 @@
+//! `plog-relay serve`: starts or connects to NATS, opens the database, loads the certificate
+//! and serves the API over TLS until shut down, with the background tasks that keep storage
+//! tidy (purging replaced and deleted objects, expiring unactivated accounts).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum_server::tls_rustls::RustlsConfig;
+use plog_crypto::SecretBytes;
+use thiserror::Error;
+use tokio::sync::Notify;
+
+use crate::broker::{Broker, BrokerError, EmbeddedNats, NatsSettings};
+use crate::config::Config;
+use crate::db::{Db, DbError};
+use crate::state::{AppState, SharedState, now_secs};
+use crate::tls::{self, TlsError};
+
+/// Why the relay could not start or stopped with an error.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// NATS could not be started or reached.
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Database(#[from] DbError),
+    /// The certificate could not be loaded or generated.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The listener failed.
+    #[error("listener failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// A primitive failed.
+    #[error(transparent)]
+    Crypto(#[from] plog_crypto::CryptoError),
+}
+
+/// What a started relay reports (printed by `plog-relay serve`, used by tests).
+#[derive(Debug, Clone)]
+pub struct Started {
+    /// The address the public listener is bound to.
+    pub listen: SocketAddr,
+    /// The origin logins are bound to.
+    pub public_origin: String,
+    /// The certificate pin clients approve.
+    pub pin: String,
+    /// The NATS server in use (embedded or configured), without credentials.
+    pub nats_url: String,
+}
+
+/// Runs the relay on `listener` until `shutdown` completes. `on_started` is called once the
+/// listener accepts connections.
+pub async fn serve(
+    config: Config,
+    listener: std::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_started: impl FnOnce(&Started) + Send,
+) -> Result<(), ServeError> {
+    let embedded = match &config.nats.url {
+        Some(_) => None,
+        None => Some(EmbeddedNats::start(&config.data_dir).await?),
+    };
+    let nats_url = match (&embedded, &config.nats.url) {
+        (Some(child), _) => child.url().to_owned(),
+        (None, Some(url)) => url.clone(),
+        (None, None) => unreachable!("either configured or embedded"),
+    };
+    let result = run(config, listener, shutdown, on_started, nats_url).await;
+    if let Some(child) = embedded {
+        child.stop().await;
+    }
+    result
+}
+
+async fn run(
+    config: Config,
+    listener: std::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_started: impl FnOnce(&Started) + Send,
+    nats_url: String,
+) -> Result<(), ServeError> {
+    let settings = NatsSettings {
+        url: nats_url.clone(),
+        creds_file: config.nats.creds_file.clone(),
+        tls_ca_file: config.nats.tls_ca_file.clone(),
+        tls_cert_file: config.nats.tls_cert_file.clone(),
+        tls_key_file: config.nats.tls_key_file.clone(),
+        prefix: config.nats.prefix.clone(),
+        object_chunk_size: config.nats.object_chunk_size,
+    };
+    let broker = Broker::connect(
+        &settings,
+        Duration::from_secs(config.auth.challenge_ttl_secs),
+        Duration::from_secs(config.auth.session_ttl_secs),
+    )
+    .await?;
+    let db = Db::connect(&config.database_url()).await?;
+    let candidate = SecretBytes::<32>::random()?;
+    let relay_secret =
+        SecretBytes::from_array(db.relay_secret_or_insert(*candidate.expose()).await?);
+    let certificate = tls::load_or_generate(&config)?;
+    let tls_config = RustlsConfig::from_config(Arc::new(tls::server_config(&certificate)?));
+    let listen_addr = listener.local_addr()?;
+    let origin = config.public_origin_for(listen_addr);
+
+    let state: SharedState = Arc::new(AppState {
+        origin: origin.clone(),
+        db,
+        broker,
+        relay_secret,
+        purge: Notify::new(),
+        config,
+    });
+    let handle = axum_server::Handle::new();
+    let server_handle = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        server_handle.graceful_shutdown(Some(Duration::from_secs(10)));
+    });
+    let listen = listener.local_addr()?;
+    listener.set_nonblocking(true)?;
+    let tasks = spawn_background(state.clone());
+    let app = crate::api::router(state.clone());
+    let server = axum_server::from_tcp_rustls(listener, tls_config)?
+        .handle(handle.clone())
+        .serve(app.into_make_service_with_connect_info::<SocketAddr>());
+    let started = Started {
+        listen,
+        public_origin: origin,
+        pin: certificate.pin.clone(),
+        nats_url: redact(&nats_url),
+    };
+    let announce = async {
+        if handle.listening().await.is_some() {
+            on_started(&started);
+        }
+    };
+    let (result, ()) = tokio::join!(server, announce);
+    tasks.abort();
+    result?;
+    Ok(())
+}
+
+/// The URL without user information, for printing.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}{}", &url[..scheme_end + 3], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// How often the chunks of interrupted uploads are swept.
+const ORPHAN_SWEEP_EVERY: Duration = Duration::from_secs(3600);
+/// How old the newest chunk of an undescribed object must be before it is swept: far longer
+/// than any pause between two chunks of a live upload.
+const ORPHAN_MIN_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// Handles to the background tasks, aborted together at shutdown.
+struct Background(Vec<tokio::task::JoinHandle<()>>);
+
+impl Background {
+    fn abort(self) {
+        self.0.into_iter().for_each(|task| task.abort());
+    }
+}
+
+fn spawn_background(state: SharedState) -> Background {
+    let purge_state = state.clone();
+    let orphan_state = state.clone();
+    let purge = tokio::spawn(async move {
+        loop {
+            purge_objects(&purge_state).await;
+            // Woken by commits and deletions; the timer retries what failed (broker down).
+            let _ =
+                tokio::time::timeout(Duration::from_secs(60), purge_state.purge.notified()).await;
+        }
+    });
+    let expire = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tick.tick().await;
+            let cutoff = now_secs().saturating_sub(state.config.auth.unactivated_ttl_secs);
+            match state.db.delete_unactivated_before(cutoff as i64).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(accounts = n, "expired unactivated accounts"),
+                Err(error) => tracing::warn!(%error, "could not expire unactivated accounts"),
+            }
+        }
+    });
+    let orphans = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(ORPHAN_SWEEP_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tick.tick().await;
+            match orphan_state
+                .broker
+                .purge_orphan_chunks(ORPHAN_MIN_AGE)
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(chunks = n, "purged chunks of interrupted uploads"),
+                Err(error) => tracing::warn!(%error, "could not sweep interrupted uploads"),
+            }
+        }
+    });
+    Background(vec![purge, expire, orphans])
+}
+
+/// Deletes queued objects (replaced revisions, deleted volumes and accounts). Idempotent: an
+/// object already gone counts as deleted.
+async fn purge_objects(state: &SharedState) {
+    loop {
+        let batch = match state.db.purge_batch(100).await {
+            Ok(batch) if batch.is_empty() => return,
+            Ok(batch) => batch,
+            Err(error) => {
+                tracing::warn!(%error, "could not read the purge queue");
+                return;
+            }
+        };
+        for key in batch {
+            if let Err(error) = state.broker.delete_object(&key).await {
+                tracing::warn!(%error, "could not purge an object; will retry");
+                return;
+            }
+            if let Err(error) = state.db.purge_done(&key).await {
+                tracing::warn!(%error, "could not update the purge queue");
+                return;
+            }
+        }
+    }
+}
