@@ -23,17 +23,9 @@ pub const CLI: &str = "plog";
 /// The packages that hold the executables.
 const PACKAGES: [&str; 3] = ["plog-relay", "plog-daemon", "plog-cli"];
 
-/// Environment variables of the caller that would change what the programs do.
-const SCRUBBED_ENV: [&str; 8] = [
-    "DBUS_SESSION_BUS_ADDRESS",
-    "PLOG_RELAY_CONFIG",
-    "PLOG_RELAY_DATA_DIR",
-    "PLOG_RELAY_LISTEN",
-    "PLOG_RELAY_ADMIN_LISTEN",
-    "PLOG_RELAY_NATS_URL",
-    "PLOG_RELAY_DATABASE_URL",
-    "PLOG_RELAY_PUBLIC_ORIGIN",
-];
+/// Environment variables of the caller that would change what the programs do (besides every
+/// `PLOG_RELAY_*` variable, which [`command`] removes too).
+const SCRUBBED_ENV: [&str; 1] = ["DBUS_SESSION_BUS_ADDRESS"];
 
 /// Why an executable could not be provided.
 #[derive(Debug, Clone)]
@@ -80,6 +72,9 @@ pub fn path(name: &str) -> Result<PathBuf, HarnessError> {
 pub fn command(name: &str) -> Result<Command, HarnessError> {
     let mut command = Command::new(path(name)?);
     for var in SCRUBBED_ENV {
+        command.env_remove(var);
+    }
+    for (var, _) in env::vars_os().filter(|(v, _)| v.to_string_lossy().starts_with("PLOG_RELAY_")) {
         command.env_remove(var);
     }
     command.stdin(Stdio::null());

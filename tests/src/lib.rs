@@ -5,3 +5,8 @@
 //! free ports and temporary directories and cleaned up on drop.
 
 pub mod binaries;
+pub mod client;
+pub mod nats;
+pub mod postgres;
+pub mod relay;
+pub mod relay_process;

@@ -268,25 +268,6 @@ const UNIMPLEMENTED: &[(&str, &[&str], &str)] = &[
     (DAEMON, &["--config", "plogd.toml"], "plogd"),
     (
         RELAY,
-        &[
-            "serve",
-            "--data-dir",
-            "data",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ],
-        "plog-relay serve",
-    ),
-    (
-        RELAY,
-        &["fingerprint", "--data-dir", "data"],
-        "plog-relay fingerprint",
-    ),
-    (RELAY, &["default-config"], "plog-relay default-config"),
-    (
-        RELAY,
         &["admin", "--data-dir", "data", "stats", "--json"],
         "plog-relay admin stats",
     ),
@@ -393,4 +374,21 @@ fn usage_errors_are_reported_as_such() {
             "{name} {args:?}: expected {hint:?} on stderr: {output:?}"
         );
     }
+}
+
+#[test]
+fn relay_prints_its_default_config_and_explains_a_missing_certificate() {
+    let printed = run(RELAY, &["default-config"]);
+    assert!(printed.status.success(), "{}", stderr(&printed));
+    let text = stdout(&printed);
+    assert!(
+        text.contains("[limits]") && text.contains("max_volume_bytes"),
+        "{text}"
+    );
+    let empty = tempfile::tempdir().expect("temp dir");
+    let data_dir = empty.path().to_str().expect("utf-8 path");
+    let missing = run(RELAY, &["fingerprint", "--data-dir", data_dir]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stdout(&missing).is_empty());
+    assert!(!stderr(&missing).is_empty());
 }
