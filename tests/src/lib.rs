@@ -6,6 +6,7 @@
 
 pub mod binaries;
 pub mod client;
+pub mod held;
 pub mod nats;
 pub mod postgres;
 pub mod relay;

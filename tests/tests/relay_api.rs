@@ -502,9 +502,11 @@ async fn expired_challenges_and_sessions_are_refused() {
     options
         .overrides
         .push(("auth.challenge_ttl_secs".into(), "1".into()));
+    // Lifetimes are whole seconds counted from the second of creation, so a session of 5 s
+    // lasts between 4 and 5 s.
     options
         .overrides
-        .push(("auth.session_ttl_secs".into(), "2".into()));
+        .push(("auth.session_ttl_secs".into(), "5".into()));
     options
         .overrides
         .push(("auth.fresh_session_secs".into(), "1".into()));
@@ -529,7 +531,27 @@ async fn expired_challenges_and_sessions_are_refused() {
     )
     .await;
     assert_eq!((status, code(&body)), (401, ErrorCode::ChallengeExpired));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The session still works, but is too old to delete the account with.
+    let still = http
+        .get(relay.url("/v1/volumes"))
+        .bearer_auth(&user.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(still.status(), 200, "{:?}", still.text().await);
+    let (status, body) = error_of(
+        http.delete(relay.url("/v1/me"))
+            .bearer_auth(&user.token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, code(&body)),
+        (401, ErrorCode::FreshSessionRequired)
+    );
+    tokio::time::sleep(Duration::from_millis(3500)).await;
     let (status, body) = error_of(
         http.get(relay.url("/v1/volumes"))
             .bearer_auth(&user.token)

@@ -9,7 +9,7 @@
 //! chunks (watched on the chunk subjects in NATS) before killing anything.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -25,10 +25,10 @@ use plog_relay::db::Db;
 use plog_tests::client::{
     SealedVolume, error_of, login, put_volume, register_and_login, seal_volume,
 };
+use plog_tests::held::{ChunkWatch, DEADLINE, HeldUpload, Outcome};
 use plog_tests::nats::NatsServer;
 use plog_tests::relay::{Database, RelayOptions, TestRelay, client_trusting};
 use plog_tests::relay_process::RelayProcess;
-use tokio::sync::mpsc;
 use uuid::Uuid;
 
 /// Object chunk size the relays under test use, so that half a body is a known number of
@@ -44,143 +44,8 @@ const HALF: usize = CHUNK * HALF_CHUNKS;
 /// Plaintext of the large volume: a few MiB.
 const PLAINTEXT_LEN: usize = 4 * 1024 * 1024 + 12345;
 
-/// Bound on every wait for a condition.
-const DEADLINE: Duration = Duration::from_secs(30);
-
 /// A public origin shared by the relay processes of one test (each listens on a new port).
 const ORIGIN: &str = "https://relay.plog.test";
-
-type Piece = Result<Vec<u8>, std::io::Error>;
-
-/// What the client saw of an upload.
-#[derive(Debug)]
-enum Outcome {
-    /// A response: its status and body (or why the body could not be read).
-    Response {
-        status: u16,
-        body: Result<String, String>,
-        at: Instant,
-    },
-    /// No response: the request failed.
-    Failed {
-        error: String,
-        /// `reqwest::Error::is_request`: sending the request failed.
-        request: bool,
-        timeout: bool,
-        at: Instant,
-    },
-}
-
-/// An upload whose body the test feeds piece by piece.
-struct HeldUpload {
-    feed: mpsc::Sender<Piece>,
-    outcome: tokio::task::JoinHandle<Outcome>,
-}
-
-impl HeldUpload {
-    /// Starts `PUT /v1/volumes/{id}` with the headers of `volume` and a body that only carries
-    /// what [`Self::send`] hands it.
-    fn start(
-        client: &reqwest::Client,
-        base: &str,
-        token: &str,
-        volume_id: Uuid,
-        volume: &SealedVolume,
-    ) -> Self {
-        // Capacity 1: a send returns once the client has taken the piece before.
-        let (feed, pieces) = mpsc::channel::<Piece>(1);
-        let body = futures_util::stream::unfold(pieces, |mut pieces| async move {
-            pieces.recv().await.map(|piece| (piece, pieces))
-        });
-        let mut request = client
-            .put(format!("{base}/v1/volumes/{volume_id}"))
-            .bearer_auth(token)
-            .body(reqwest::Body::wrap_stream(body));
-        for (name, value) in volume.headers.to_pairs() {
-            request = request.header(name, value);
-        }
-        let outcome = tokio::spawn(async move {
-            match request.send().await {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let at = Instant::now();
-                    let body = response.text().await.map_err(|e| format!("{e:?}"));
-                    Outcome::Response { status, body, at }
-                }
-                Err(error) => Outcome::Failed {
-                    request: error.is_request(),
-                    timeout: error.is_timeout(),
-                    error: format!("{error:?}"),
-                    at: Instant::now(),
-                },
-            }
-        });
-        Self { feed, outcome }
-    }
-
-    /// Hands `bytes` to the body in 64 KiB pieces; the number of bytes the body accepted
-    /// (fewer than all once the client stopped sending it).
-    async fn send(&self, bytes: &[u8]) -> usize {
-        let mut accepted = 0;
-        for piece in bytes.chunks(64 * 1024) {
-            if self.feed.send(Ok(piece.to_vec())).await.is_err() {
-                break;
-            }
-            accepted += piece.len();
-        }
-        accepted
-    }
-
-    /// Ends the body and waits (bounded) for the outcome.
-    async fn finish(self) -> Outcome {
-        drop(self.feed);
-        tokio::time::timeout(DEADLINE, self.outcome)
-            .await
-            .expect("the upload ends within the deadline")
-            .expect("the upload task did not panic")
-    }
-}
-
-/// A core NATS subscription to the relay's object chunk subjects: every chunk the relay
-/// stores passes through it, so the test knows how far the relay has read a body.
-struct ChunkWatch {
-    _client: async_nats::Client,
-    subscription: async_nats::Subscriber,
-    /// Chunk messages seen, per subject (one subject per object being written).
-    seen: BTreeMap<String, usize>,
-}
-
-impl ChunkWatch {
-    async fn start(nats_url: &str) -> Self {
-        let client = async_nats::connect(nats_url).await.unwrap();
-        let bucket = Names::new("").unwrap().volumes_bucket();
-        let subscription = client.subscribe(format!("$O.{bucket}.C.>")).await.unwrap();
-        // The server has the subscription once a round trip after it is done.
-        client.flush().await.unwrap();
-        Self {
-            _client: client,
-            subscription,
-            seen: BTreeMap::new(),
-        }
-    }
-
-    /// Waits until one object has received `chunks` chunks.
-    async fn wait_for(&mut self, chunks: usize) {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        while !self.seen.values().any(|&n| n >= chunks) {
-            let message = tokio::time::timeout_at(deadline, self.subscription.next())
-                .await
-                .unwrap_or_else(|_| {
-                    panic!(
-                        "the relay did not store {chunks} chunks; saw {:?}",
-                        self.seen
-                    )
-                })
-                .expect("chunk subscription open");
-            *self.seen.entry(message.subject.to_string()).or_default() += 1;
-        }
-    }
-}
 
 /// Polls `GET {base}/readyz` until it answers `want`; the time it took.
 async fn wait_ready(client: &reqwest::Client, base: &str, want: u16) -> Duration {
@@ -364,7 +229,7 @@ async fn nats_dies_mid_upload_and_the_relay_recovers_by_itself() {
     let mut watch = ChunkWatch::start(&nats.url()).await;
     let upload = HeldUpload::start(http, base, &alice.token, volume_id, &volume);
     assert_eq!(upload.send(&volume.bytes[..HALF]).await, HALF);
-    watch.wait_for(HALF_CHUNKS).await;
+    watch.wait_for(1, HALF_CHUNKS).await;
     drop(watch);
     let killed = Instant::now();
     nats.kill().await;
@@ -486,7 +351,7 @@ async fn relay_killed_mid_upload_and_a_new_process_carries_on() {
     let mut watch = ChunkWatch::start(&nats.url()).await;
     let upload = HeldUpload::start(&http, &first.base_url, &alice.token, volume_id, &volume);
     assert_eq!(upload.send(&volume.bytes[..HALF]).await, HALF);
-    watch.wait_for(HALF_CHUNKS).await;
+    watch.wait_for(1, HALF_CHUNKS).await;
     let pin = first.pin.clone();
     let killed = Instant::now();
     first.kill().await;

@@ -6,18 +6,16 @@
 //! Skips without PostgreSQL (printing why), except under `CI=true`, where that fails.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use plog_ipc_schema::error::ErrorCode;
 use plog_ipc_schema::http::accounts::AccountKind;
 use plog_ipc_schema::http::auth::ChallengeRequest;
 use plog_ipc_schema::http::volumes::VolumeListing;
-use plog_ipc_schema::nats::Names;
 use plog_relay::broker::{Broker, NatsSettings};
 use plog_relay::config::AuthConfig;
 use plog_relay::db::Db;
@@ -25,12 +23,12 @@ use plog_tests::client::{
     SealedVolume, TestUser, answer, challenge, error_of, login, prove, put_volume,
     register_and_login, seal_volume,
 };
+use plog_tests::held::{ChunkWatch, HeldUpload};
 use plog_tests::nats::NatsServer;
 use plog_tests::postgres;
 use plog_tests::relay::{Database, RelayOptions, TestRelay};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
-use tokio::sync::mpsc;
 use uuid::Uuid;
 
 /// The origin both instances are configured with: neither instance's own address, so a
@@ -42,100 +40,6 @@ const CHUNK: usize = 64 * 1024;
 
 /// Chunks of each racing upload sent before the race is released.
 const HALF_CHUNKS: usize = 4;
-
-/// Bound on every wait for a condition.
-const DEADLINE: Duration = Duration::from_secs(30);
-
-type Piece = Result<Vec<u8>, std::io::Error>;
-
-/// An upload whose body the test feeds piece by piece.
-struct HeldUpload {
-    feed: mpsc::Sender<Piece>,
-    outcome: tokio::task::JoinHandle<(u16, String)>,
-}
-
-impl HeldUpload {
-    fn start(
-        client: &reqwest::Client,
-        base: &str,
-        token: &str,
-        volume_id: Uuid,
-        volume: &SealedVolume,
-    ) -> Self {
-        let (feed, pieces) = mpsc::channel::<Piece>(1);
-        let body = futures_util::stream::unfold(pieces, |mut pieces| async move {
-            pieces.recv().await.map(|piece| (piece, pieces))
-        });
-        let mut request = client
-            .put(format!("{base}/v1/volumes/{volume_id}"))
-            .bearer_auth(token)
-            .body(reqwest::Body::wrap_stream(body));
-        for (name, value) in volume.headers.to_pairs() {
-            request = request.header(name, value);
-        }
-        let outcome = tokio::spawn(async move {
-            let response = request.send().await.expect("the upload gets a response");
-            let status = response.status().as_u16();
-            (status, response.text().await.expect("response body"))
-        });
-        Self { feed, outcome }
-    }
-
-    async fn send(&self, bytes: &[u8]) {
-        for piece in bytes.chunks(16 * 1024) {
-            if self.feed.send(Ok(piece.to_vec())).await.is_err() {
-                return;
-            }
-        }
-    }
-
-    async fn finish(self) -> (u16, String) {
-        drop(self.feed);
-        tokio::time::timeout(DEADLINE, self.outcome)
-            .await
-            .expect("the upload ends within the deadline")
-            .expect("the upload task did not panic")
-    }
-}
-
-/// Watches the object chunk subjects: an upload whose chunks appear there has passed every
-/// check made before the body is read, so only the commit can still refuse it.
-struct ChunkWatch {
-    _client: async_nats::Client,
-    subscription: async_nats::Subscriber,
-    seen: BTreeMap<String, usize>,
-}
-
-impl ChunkWatch {
-    async fn start(nats_url: &str) -> Self {
-        let client = async_nats::connect(nats_url).await.unwrap();
-        let bucket = Names::new("").unwrap().volumes_bucket();
-        let subscription = client.subscribe(format!("$O.{bucket}.C.>")).await.unwrap();
-        client.flush().await.unwrap();
-        Self {
-            _client: client,
-            subscription,
-            seen: BTreeMap::new(),
-        }
-    }
-
-    /// Waits until `objects` distinct objects have received at least `chunks` chunks each.
-    async fn wait_for(&mut self, objects: usize, chunks: usize) {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        while self.seen.values().filter(|&&n| n >= chunks).count() < objects {
-            let message = tokio::time::timeout_at(deadline, self.subscription.next())
-                .await
-                .unwrap_or_else(|_| {
-                    panic!(
-                        "uploads did not reach {chunks} chunks each; saw {:?}",
-                        self.seen
-                    )
-                })
-                .expect("chunk subscription open");
-            *self.seen.entry(message.subject.to_string()).or_default() += 1;
-        }
-    }
-}
 
 /// The pin of the certificate the server at `addr` presents in a TLS handshake that trusts
 /// only the deployment's certificate.
@@ -402,6 +306,7 @@ async fn two_instances_are_one_deployment() {
             upload_a.send(&at_a.bytes[half..]).await;
         }
         let (outcome_a, outcome_b) = tokio::join!(upload_a.finish(), upload_b.finish());
+        let (outcome_a, outcome_b) = (outcome_a.response(), outcome_b.response());
         let statuses = (outcome_a.0, outcome_b.0);
         let (winner, loser) = match statuses {
             (200, 409) => (&at_a, &outcome_b),
@@ -410,7 +315,7 @@ async fn two_instances_are_one_deployment() {
                 "revision {revision}: expected one 200 and one 409, got A {outcome_a:?}, B {outcome_b:?}"
             ),
         };
-        let loser: plog_ipc_schema::error::ErrorBody = serde_json::from_str(&loser.1).unwrap();
+        let loser: plog_ipc_schema::error::ErrorBody = serde_json::from_str(loser.1).unwrap();
         assert_eq!(loser.code, ErrorCode::RevisionConflict, "{}", loser.message);
         winners.push(if statuses.0 == 200 { 'A' } else { 'B' });
         let etag = format!("\"{revision}\"");
