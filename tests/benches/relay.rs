@@ -11,11 +11,19 @@
 //!    1 MiB chunks;
 //! 2. challenge logins per second (1 and 64 clients), beside raw NATS request/reply;
 //! 3. 4 KiB volume puts per second with 64 clients;
-//! 4. the peak resident memory of a separate `plog-relay` process during a 512 MiB upload.
+//! 4. the peak resident memory (`VmHWM`) of a separate `plog-relay` process during a 512 MiB
+//!    upload (then, for information, a second upload over HTTP/1.1 and a download).
+//!
+//! Diagnostic rows (`diag: …`) help to explain the figures: the same transfers over HTTP/1.1
+//! and through the relay's storage layer alone ([`Broker`], no HTTP), raw object store puts of
+//! 4 KiB objects, and the relay's SQLite writes alone. Every figure comes with the CPU it took
+//! ("cores busy": CPU seconds per wall second of this process, which holds the relay and its
+//! clients, and of `nats-server`), to tell work from waiting.
 //!
 //! Throughput is volume bytes (the sealed ciphertext, as stored and sent) per second in decimal
 //! megabytes (1 MB = 1,000,000 bytes). Every loop is bounded by a count or a deadline, and
-//! every stage by a timeout.
+//! every stage by a timeout. `PLOG_BENCH_PARTS` (a comma-separated subset of `transfer`,
+//! `rates`, `memory`) runs only some parts.
 
 use std::error::Error;
 use std::future::Future;
@@ -388,7 +396,7 @@ async fn wait_stream_at_most(js: &jetstream::Context, name: &str, bytes: u64) ->
 // 1. Volume transfer
 
 /// Timings of one transfer path at one size (seconds per run).
-struct Path1 {
+struct TransferPath {
     size: &'static str,
     dir: &'static str,
     path: String,
@@ -397,7 +405,7 @@ struct Path1 {
     cpu: CpuUse,
 }
 
-impl Path1 {
+impl TransferPath {
     fn rates(&self) -> Vec<f64> {
         self.secs.iter().map(|s| mbps(self.bytes, *s)).collect()
     }
@@ -425,7 +433,7 @@ const RELAY_H2: &str = "relay HTTPS (h2)";
 const RELAY_H1: &str = "diag: relay HTTPS (HTTP/1.1)";
 const BROKER: &str = "diag: relay broker, no HTTP";
 
-async fn measure_transfers(setup: &TransferSetup<'_>) -> Res<Vec<Path1>> {
+async fn measure_transfers(setup: &TransferSetup<'_>) -> Res<Vec<TransferPath>> {
     let cpu = setup.cpu;
     let mut results = Vec::new();
     for (size_name, plaintext_len, runs) in SIZES {
@@ -451,9 +459,9 @@ async fn measure_transfers(setup: &TransferSetup<'_>) -> Res<Vec<Path1>> {
             ),
             ("raw object store, 1 MiB chunks".to_owned(), MIB),
         ];
-        let mut paths: Vec<Path1> = Vec::new();
+        let mut paths: Vec<TransferPath> = Vec::new();
         let mut add = |dir: &'static str, path: &str| {
-            paths.push(Path1 {
+            paths.push(TransferPath {
                 size: size_name,
                 dir,
                 path: path.to_owned(),
@@ -847,6 +855,140 @@ async fn measure_raw_small_puts(
     })
 }
 
+/// Diagnostics: the relay's SQLite metadata writes alone (its own `Db`, same settings as the
+/// relay's, a fresh file), 64 concurrent writers: the commit transaction of every volume put,
+/// and the `last_seen_at` update of every login.
+async fn measure_db(cpu: Cpu) -> Res<Vec<Rate>> {
+    use plog_ipc_schema::http::headers::Precondition;
+    use plog_relay::db::{Db, NewAccount, VolumeCommit};
+
+    let dir = tempfile::Builder::new()
+        .prefix("plog-bench-db-")
+        .tempdir()?;
+    let db = Db::connect(&format!("sqlite:{}", dir.path().join("relay.db").display())).await?;
+    let now = || plog_relay::state::now_secs() as i64;
+    let mut owners = Vec::new();
+    for _ in 0..CLIENTS {
+        let user_id = Uuid::new_v4();
+        let mut public_key = [0u8; 32];
+        public_key[..16].copy_from_slice(user_id.as_bytes());
+        db.create_account(&NewAccount {
+            user_id,
+            kind: AccountKind::System,
+            public_key,
+            handle: None,
+            now: now(),
+        })
+        .await?;
+        owners.push(user_id);
+    }
+    let db = Arc::new(db);
+
+    let mut rates = Vec::new();
+    let mut next_revision = 1u64;
+    // As the relay does it (writers wait in SQLite's busy handler), then with the writers
+    // queued on an async mutex in this process instead.
+    for (what, queue) in [
+        ("diag: SQLite commit_volume transaction alone", None),
+        (
+            "diag: SQLite commit_volume, writers queued on a mutex",
+            Some(Arc::new(tokio::sync::Mutex::new(()))),
+        ),
+    ] {
+        let mut commits = Vec::new();
+        let mut used = CpuUse::default();
+        for _ in 0..RATE_ROUNDS {
+            let (me, nats) = (cpu_secs(std::process::id()), cpu_secs(cpu.nats_pid));
+            let start = Instant::now();
+            let first = next_revision;
+            next_revision += SMALL_PUTS_PER_ROUND as u64;
+            let tasks: Vec<_> = owners
+                .iter()
+                .map(|&owner_id| {
+                    let db = db.clone();
+                    let queue = queue.clone();
+                    // One volume per owner; its id is derived from the owner's.
+                    let volume_id = Uuid::from_u128(owner_id.as_u128() ^ 1);
+                    tokio::spawn(async move {
+                        for revision in first..first + SMALL_PUTS_PER_ROUND as u64 {
+                            let commit = VolumeCommit {
+                                volume_id,
+                                owner_id,
+                                vtype: "journals".to_owned(),
+                                new_revision: revision,
+                                expected: if revision == 1 {
+                                    Precondition::Create
+                                } else {
+                                    Precondition::Replace {
+                                        revision: revision - 1,
+                                    }
+                                },
+                                key_epoch: 0,
+                                size: 4443,
+                                object_key: format!("{volume_id}/{revision}/bench"),
+                                digest: [0; 32],
+                                owner_tag: vec![0; 32],
+                                owner_key: vec![0; 73],
+                                grantee_tags: Default::default(),
+                                quota_bytes: QUOTA_BYTES,
+                                now: plog_relay::state::now_secs() as i64,
+                            };
+                            let _turn = match &queue {
+                                Some(queue) => Some(queue.lock().await),
+                                None => None,
+                            };
+                            db.commit_volume(&commit).await?;
+                        }
+                        Res::Ok(())
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await??;
+            }
+            let wall = start.elapsed().as_secs_f64();
+            commits.push((CLIENTS * SMALL_PUTS_PER_ROUND) as f64 / wall);
+            used.add(CpuUse {
+                wall,
+                bench: cpu_secs(std::process::id()) - me,
+                nats: cpu_secs(cpu.nats_pid) - nats,
+            });
+        }
+        println!("[db] {what}, {CLIENTS} writers: per round {commits:.0?} per s");
+        rates.push(Rate {
+            what: what.to_owned(),
+            clients: CLIENTS,
+            per_sec: commits,
+            cpu: used,
+        });
+    }
+
+    let touch_db = db.clone();
+    let (per_sec, used) = rate_rounds(
+        cpu,
+        RATE_ROUNDS,
+        NATS_ROUND,
+        &owners,
+        move |user_id: Uuid| {
+            let db = touch_db.clone();
+            async move {
+                db.touch(user_id, plog_relay::state::now_secs() as i64)
+                    .await?;
+                Ok(())
+            }
+        },
+    )
+    .await?;
+    println!("[db] touch, {CLIENTS} writers: per round {per_sec:.0?} per s");
+    rates.push(Rate {
+        what: "diag: SQLite login write (touch) alone".to_owned(),
+        clients: CLIENTS,
+        per_sec,
+        cpu: used,
+    });
+    Ok(rates)
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. Peak memory of a relay process
 
@@ -887,7 +1029,7 @@ async fn measure_memory(nats_url: &str, plaintext_len: usize) -> Res<Memory> {
     )
     .await;
     println!(
-        "[memory] relay process ready after {:.1} s (including any build of the binary)",
+        "[memory] relay process ready after {:.1} s",
         started.elapsed().as_secs_f64()
     );
     let pid =
@@ -964,20 +1106,60 @@ async fn measure_memory(nats_url: &str, plaintext_len: usize) -> Res<Memory> {
 // ---------------------------------------------------------------------------------------------
 // Driver and summary
 
+/// Which parts to run: `PLOG_BENCH_PARTS`, a comma-separated subset of `transfer`, `rates` and
+/// `memory` (default: all three).
+struct Parts {
+    transfer: bool,
+    rates: bool,
+    memory: bool,
+}
+
+impl Parts {
+    fn from_env() -> Res<Self> {
+        let Ok(list) = std::env::var("PLOG_BENCH_PARTS") else {
+            return Ok(Self {
+                transfer: true,
+                rates: true,
+                memory: true,
+            });
+        };
+        let mut parts = Self {
+            transfer: false,
+            rates: false,
+            memory: false,
+        };
+        for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "transfer" => parts.transfer = true,
+                "rates" => parts.rates = true,
+                "memory" => parts.memory = true,
+                other => {
+                    return Err(format!(
+                        "PLOG_BENCH_PARTS: unknown part {other:?} (transfer, rates, memory)"
+                    )
+                    .into());
+                }
+            }
+        }
+        Ok(parts)
+    }
+}
+
 async fn run() -> Res<()> {
     let bench_start = Instant::now();
     println!("plog relay benchmark; MB/s = 10^6 volume (ciphertext) bytes per second");
     println!("load average at start: {}", loadavg());
-    // The memory part runs the real `plog-relay` binary: build it (if needed) before measuring.
-    let built = Instant::now();
-    let relay_binary = plog_tests::binaries::path(plog_tests::binaries::RELAY)?;
-    println!(
-        "plog-relay binary ready in {:.1} s: {}",
-        built.elapsed().as_secs_f64(),
-        relay_binary
-            .file_name()
-            .map_or(String::new(), |n| n.to_string_lossy().into_owned())
-    );
+    let parts = Parts::from_env()?;
+    if parts.memory {
+        // The memory part runs the real `plog-relay` binary: build it (if needed) now, not
+        // between measurements.
+        let built = Instant::now();
+        plog_tests::binaries::path(plog_tests::binaries::RELAY)?;
+        println!(
+            "plog-relay binary ready in {:.1} s",
+            built.elapsed().as_secs_f64()
+        );
+    }
     let nats = NatsServer::start()
         .await
         .map_err(|missing| format!("{missing}"))?;
@@ -1037,58 +1219,70 @@ async fn run() -> Res<()> {
     );
 
     let owner = register_with(&relay.client, &base, &origin, MasterSecret::generate()?).await?;
-    let transfers = bounded(
-        "transfers",
-        measure_transfers(&TransferSetup {
-            relay: &relay,
-            http1: &http1,
-            owner: &owner,
-            js: &js,
-            raw: &raw,
-            broker: &broker,
-            relay_chunk,
-            relay_stream: "OBJ_plog-volumes",
-            cpu,
-        }),
-    )
-    .await?;
-
-    // 64 accounts, each with its own HTTPS client (own connection), like 64 devices.
-    let mut clients = Vec::new();
-    for _ in 0..CLIENTS {
-        let http = client_trusting(relay.data_dir());
-        let user = register_with(&http, &base, &origin, MasterSecret::generate()?).await?;
-        clients.push(LoginClient {
-            http,
-            base: base.as_str().into(),
-            origin: origin.as_str().into(),
-            user: Arc::new(user),
-        });
-    }
-    let mut rates = bounded("logins", measure_logins(cpu, &clients)).await?;
-    rates.extend(bounded("request/reply", measure_request_reply(cpu, &nats.url())).await?);
-    let small = bounded("4 KiB puts", measure_small_puts(cpu, &relay, &clients)).await?;
-    let small_len = {
-        let sample = seal_volume(
-            &owner,
-            Uuid::new_v4(),
-            "journals",
-            1,
-            0,
-            &vec![0u8; SMALL_PLAINTEXT],
-        );
-        sample.bytes.len()
-    };
-    rates.push(small);
-    rates.push(
+    let transfers = if !parts.transfer {
+        Vec::new()
+    } else {
         bounded(
-            "raw 4 KiB puts",
-            measure_raw_small_puts(cpu, &raw, small_len),
+            "transfers",
+            measure_transfers(&TransferSetup {
+                relay: &relay,
+                http1: &http1,
+                owner: &owner,
+                js: &js,
+                raw: &raw,
+                broker: &broker,
+                relay_chunk,
+                relay_stream: "OBJ_plog-volumes",
+                cpu,
+            }),
         )
-        .await?,
-    );
+        .await?
+    };
 
-    let memory = bounded("memory", measure_memory(&nats.url(), 512 * MIB)).await?;
+    let mut rates = Vec::new();
+    if parts.rates {
+        // 64 accounts, each with its own HTTPS client (own connection), like 64 devices.
+        let mut clients = Vec::new();
+        for _ in 0..CLIENTS {
+            let http = client_trusting(relay.data_dir());
+            let user = register_with(&http, &base, &origin, MasterSecret::generate()?).await?;
+            clients.push(LoginClient {
+                http,
+                base: base.as_str().into(),
+                origin: origin.as_str().into(),
+                user: Arc::new(user),
+            });
+        }
+        rates.extend(bounded("logins", measure_logins(cpu, &clients)).await?);
+        rates.extend(bounded("request/reply", measure_request_reply(cpu, &nats.url())).await?);
+        let small = bounded("4 KiB puts", measure_small_puts(cpu, &relay, &clients)).await?;
+        let small_len = {
+            let sample = seal_volume(
+                &owner,
+                Uuid::new_v4(),
+                "journals",
+                1,
+                0,
+                &vec![0u8; SMALL_PLAINTEXT],
+            );
+            sample.bytes.len()
+        };
+        rates.push(small);
+        rates.push(
+            bounded(
+                "raw 4 KiB puts",
+                measure_raw_small_puts(cpu, &raw, small_len),
+            )
+            .await?,
+        );
+        rates.extend(bounded("database", measure_db(cpu)).await?);
+    }
+
+    let memory = if parts.memory {
+        Some(bounded("memory", measure_memory(&nats.url(), 512 * MIB)).await?)
+    } else {
+        None
+    };
 
     // ----- Summary
     println!();
@@ -1188,50 +1382,52 @@ async fn run() -> Res<()> {
         );
     }
 
-    println!();
-    println!(
-        "## SUMMARY: relay process memory, {} B upload then download (KiB; pid {})",
-        memory.bytes, memory.pid
-    );
-    println!("| stage | KiB |");
-    println!("|---|---:|");
-    println!(
-        "| after start and login, VmRSS | {} |",
-        memory.after_start_rss
-    );
-    println!(
-        "| after start and login, VmHWM | {} |",
-        memory.after_start_hwm
-    );
-    println!(
-        "| during upload, largest sampled VmRSS | {} |",
-        memory.upload_sampled_max_rss
-    );
-    println!(
-        "| after upload (h2), VmHWM (peak so far) | {} |",
-        memory.after_upload_hwm
-    );
-    println!(
-        "| after a second upload over HTTP/1.1, VmHWM | {} |",
-        memory.after_h1_upload_hwm
-    );
-    println!(
-        "| after download (h2), VmHWM (peak so far) | {} |",
-        memory.after_download_hwm
-    );
-    println!(
-        "separate process, RUST_LOG=info: upload h2 {:.0} MB/s, upload HTTP/1.1 {:.0} MB/s, \
+    if let Some(memory) = &memory {
+        println!();
+        println!(
+            "## SUMMARY: relay process memory, {} B upload then download (KiB; pid {})",
+            memory.bytes, memory.pid
+        );
+        println!("| stage | KiB |");
+        println!("|---|---:|");
+        println!(
+            "| after start and login, VmRSS | {} |",
+            memory.after_start_rss
+        );
+        println!(
+            "| after start and login, VmHWM | {} |",
+            memory.after_start_hwm
+        );
+        println!(
+            "| during upload, largest sampled VmRSS | {} |",
+            memory.upload_sampled_max_rss
+        );
+        println!(
+            "| after upload (h2), VmHWM (peak so far) | {} |",
+            memory.after_upload_hwm
+        );
+        println!(
+            "| after a second upload over HTTP/1.1, VmHWM | {} |",
+            memory.after_h1_upload_hwm
+        );
+        println!(
+            "| after download (h2), VmHWM (peak so far) | {} |",
+            memory.after_download_hwm
+        );
+        println!(
+            "separate process, RUST_LOG=info: upload h2 {:.0} MB/s, upload HTTP/1.1 {:.0} MB/s, \
          download h2 {:.0} MB/s",
-        mbps(memory.bytes, memory.upload_secs),
-        mbps(memory.bytes, memory.h1_upload_secs),
-        mbps(memory.bytes, memory.download_secs)
-    );
-    let rss_met = memory.after_upload_hwm < RSS_TARGET_KIB;
-    verdicts.push((
-        "relay peak RSS during a 512 MiB upload < 64 MiB".to_owned(),
-        format!("{:.1} MiB", memory.after_upload_hwm as f64 / 1024.0),
-        rss_met,
-    ));
+            mbps(memory.bytes, memory.upload_secs),
+            mbps(memory.bytes, memory.h1_upload_secs),
+            mbps(memory.bytes, memory.download_secs)
+        );
+        let rss_met = memory.after_upload_hwm < RSS_TARGET_KIB;
+        verdicts.push((
+            "relay peak RSS during a 512 MiB upload < 64 MiB".to_owned(),
+            format!("{:.1} MiB", memory.after_upload_hwm as f64 / 1024.0),
+            rss_met,
+        ));
+    }
 
     println!();
     println!("## SUMMARY: targets");
