@@ -125,9 +125,11 @@ async fn run(
     listener.set_nonblocking(true)?;
     let tasks = spawn_background(state.clone());
     let app = crate::api::router(state.clone());
-    let server = axum_server::from_tcp_rustls(listener, tls_config)?
-        .handle(handle.clone())
-        .serve(app.into_make_service_with_connect_info::<SocketAddr>());
+    let mut server = axum_server::from_tcp_rustls(listener, tls_config)?.handle(handle.clone());
+    // HTTP/2's default 64 KiB windows make a client stall for window updates on every large
+    // upload; adaptive windows grow them to the connection's bandwidth-delay product.
+    server.http_builder().http2().adaptive_window(true);
+    let server = server.serve(app.into_make_service_with_connect_info::<SocketAddr>());
     let started = Started {
         listen,
         public_origin: origin,
