@@ -17,7 +17,7 @@ use plog_ipc_schema::http::headers::{
     self, DownloadHeaders, HeaderError, Precondition, ReaderMaterial, UploadHeaders,
 };
 use plog_ipc_schema::http::volumes::{RevisionResponse, VolumeEntry, VolumeListing, VolumeRole};
-use tokio_util::io::{ReaderStream, StreamReader};
+use tokio_util::io::StreamReader;
 use uuid::Uuid;
 
 use super::error::ApiError;
@@ -327,8 +327,8 @@ pub(crate) async fn get(
         .get_object(&row.object_key)
         .await?
         .ok_or_else(|| ApiError::internal("reading a volume", &"committed object is missing"))?;
-    let mut response =
-        Body::from_stream(ReaderStream::with_capacity(object, 256 * 1024)).into_response();
+    // Each stored chunk goes to the body as it came from the broker, without a copy.
+    let mut response = Body::from_stream(object).into_response();
     download_headers(&row, material, &mut response)?;
     Ok(response)
 }

@@ -20,13 +20,16 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_nats::HeaderMap;
+use async_nats::jetstream::consumer::pull;
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer};
 use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::object_store::{
-    self, DeleteErrorKind, GetErrorKind, InfoErrorKind, ObjectInfo, ObjectOptions,
+    DeleteErrorKind, InfoErrorKind, ObjectInfo, ObjectOptions,
 };
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
+use std::task::ready;
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 use uuid::Uuid;
 
@@ -45,13 +48,54 @@ const MAX_KEY_LEN: usize = 256;
 const KEY_RULE: &str = "1 to 256 characters of A-Z a-z 0-9 - _ / . (not starting or ending \
                         with '.')";
 
-/// A stored object being read: its bytes through [`AsyncRead`] and its size.
+/// Chunks fetched ahead of the reader: enough to keep the server busy while the HTTP body
+/// sends the previous chunk, few enough that a slow client holds only this much in memory.
+const READ_AHEAD_CHUNKS: usize = 2;
+
+/// How long the server keeps a download's consumer after the relay stopped asking (a crashed
+/// relay leaves nothing behind for longer).
+const READER_INACTIVE_THRESHOLD: Duration = Duration::from_secs(60);
+
+/// A stored object being read, chunk by chunk, with at most [`READ_AHEAD_CHUNKS`] fetched
+/// ahead: through [`futures_util::Stream`] of [`Bytes`] (each chunk as the broker sent it, no
+/// copy) or through [`AsyncRead`].
 ///
-/// The reader checks the object's SHA-256 digest as it reaches the end and fails with
-/// [`io::ErrorKind::InvalidData`] on a mismatch.
+/// The reader checks that the chunks add up to the described size and count, and fails with
+/// [`io::ErrorKind::InvalidData`] (truncated or overlong object) or
+/// [`io::ErrorKind::BrokenPipe`] (the broker went away). It does not recompute the object
+/// store's SHA-256 digest: the relay stores ciphertext that clients authenticate end to end
+/// (owner and grantee tags over the header and the volume digest), so a second hash here
+/// would only cost CPU.
 pub struct ObjectReader {
-    inner: object_store::Object,
     size: u64,
+    name: String,
+    chunks: Option<ChunkFeed>,
+    chunks_left: usize,
+    bytes_left: u64,
+    current: Bytes,
+}
+
+/// The consumer a reader pulls chunks from; deleted when the reader is dropped.
+struct ChunkFeed {
+    messages: pull::Stream,
+    stream: async_nats::jetstream::stream::Stream,
+    consumer: String,
+}
+
+impl Drop for ChunkFeed {
+    fn drop(&mut self) {
+        let stream = self.stream.clone();
+        let consumer = std::mem::take(&mut self.consumer);
+        // Deleting is a round trip; nobody waits for it. Without a runtime (or if the broker
+        // is gone) the server drops the consumer after its inactivity threshold.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(err) = stream.delete_consumer(&consumer).await {
+                    tracing::debug!(error = %chain(&err), "could not delete a reader's consumer");
+                }
+            });
+        }
+    }
 }
 
 impl ObjectReader {
@@ -60,14 +104,84 @@ impl ObjectReader {
     pub fn size(&self) -> u64 {
         self.size
     }
+
+    /// The next chunk, `None` at the end of the object.
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::InvalidData`] if the chunks do not match the description,
+    /// [`io::ErrorKind::BrokenPipe`] if the broker failed.
+    pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+        if self.chunks_left == 0 {
+            self.chunks = None;
+            return Poll::Ready(if self.bytes_left == 0 {
+                None
+            } else {
+                Some(Err(self.malformed("ends early")))
+            });
+        }
+        let Some(feed) = self.chunks.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let message = match ready!(feed.messages.poll_next_unpin(cx)) {
+            Some(Ok(message)) => message,
+            Some(Err(err)) => {
+                self.chunks = None;
+                self.chunks_left = 0;
+                return Poll::Ready(Some(Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    format!("reading object chunks: {}", chain(&err)),
+                ))));
+            }
+            None => {
+                self.chunks = None;
+                self.chunks_left = 0;
+                return Poll::Ready(Some(Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "reading object chunks: the broker closed the feed",
+                ))));
+            }
+        };
+        let payload = message.message.payload;
+        let len = payload.len() as u64;
+        if len > self.bytes_left || (len == 0 && self.bytes_left > 0) {
+            self.chunks = None;
+            self.chunks_left = 0;
+            return Poll::Ready(Some(Err(self.malformed("has chunks beyond its size"))));
+        }
+        self.bytes_left -= len;
+        self.chunks_left -= 1;
+        if self.chunks_left == 0 {
+            // Dropping the feed now deletes the consumer before the last bytes are sent.
+            self.chunks = None;
+            if self.bytes_left > 0 {
+                return Poll::Ready(Some(Err(self.malformed("ends early"))));
+            }
+        }
+        Poll::Ready(Some(Ok(payload)))
+    }
+
+    fn malformed(&self, what: &str) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("stored object {} {what}", self.name),
+        )
+    }
 }
 
 impl std::fmt::Debug for ObjectReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ObjectReader")
-            .field("name", &self.inner.info.name)
+            .field("name", &self.name)
             .field("size", &self.size)
             .finish_non_exhaustive()
+    }
+}
+
+impl futures_util::Stream for ObjectReader {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.poll_chunk(cx)
     }
 }
 
@@ -77,7 +191,16 @@ impl AsyncRead for ObjectReader {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        while self.current.is_empty() {
+            match ready!(self.poll_chunk(cx)) {
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(err)) => return Poll::Ready(Err(err)),
+                None => return Poll::Ready(Ok(())),
+            }
+        }
+        let n = self.current.len().min(buf.remaining());
+        buf.put_slice(&self.current.split_to(n));
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -313,28 +436,57 @@ impl Broker {
     pub async fn get_object(&self, key: &str) -> Result<Option<ObjectReader>, BrokerError> {
         check_key(key)?;
         self.guarded(async {
-            match self.volumes.get(key).await {
-                Ok(object) => {
-                    let size = object.info.size as u64;
-                    Ok(Some(ObjectReader {
-                        inner: object,
-                        size,
-                    }))
-                }
-                Err(err) => match err.kind() {
-                    GetErrorKind::NotFound => Ok(None),
-                    GetErrorKind::TimedOut | GetErrorKind::ConsumerCreate => {
-                        Err(self.failed("opening an object", &err))
-                    }
-                    _ if !self.connected() => Err(self.failed("opening an object", &err)),
-                    _ => Err(BrokerError::Object(format!(
-                        "opening an object: {}",
-                        chain(&err)
-                    ))),
-                },
-            }
+            let info = match self.volumes.info(key).await {
+                Ok(info) if !info.deleted => info,
+                Ok(_) => return Ok(None),
+                Err(err) if err.kind() == InfoErrorKind::NotFound => return Ok(None),
+                Err(err) => return Err(self.failed("opening an object", &err)),
+            };
+            let size = info.size as u64;
+            let chunks = if info.chunks == 0 {
+                None
+            } else {
+                Some(self.chunk_feed(&info.nuid).await?)
+            };
+            Ok(Some(ObjectReader {
+                size,
+                name: key.to_owned(),
+                chunks,
+                chunks_left: info.chunks,
+                bytes_left: size,
+                current: Bytes::new(),
+            }))
         })
         .await
+    }
+
+    /// A consumer of the chunks of object `nuid`, pulled [`READ_AHEAD_CHUNKS`] at a time.
+    async fn chunk_feed(&self, nuid: &str) -> Result<ChunkFeed, BrokerError> {
+        let config = pull::Config {
+            filter_subject: format!("$O.{}.C.{nuid}", self.volumes_bucket),
+            deliver_policy: DeliverPolicy::All,
+            ack_policy: AckPolicy::None,
+            inactive_threshold: READER_INACTIVE_THRESHOLD,
+            memory_storage: true,
+            ..Default::default()
+        };
+        let consumer: PullConsumer = self
+            .volumes_stream
+            .create_consumer(config)
+            .await
+            .map_err(|err| self.failed("opening an object", &err))?;
+        let consumer_name = consumer.cached_info().name.clone();
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(READ_AHEAD_CHUNKS)
+            .messages()
+            .await
+            .map_err(|err| self.failed("opening an object", &err))?;
+        Ok(ChunkFeed {
+            messages,
+            stream: self.volumes_stream.clone(),
+            consumer: consumer_name,
+        })
     }
 
     /// Deletes object `key`; succeeds if it does not exist.
