@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::accept::NoDelayAcceptor;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use plog_crypto::SecretBytes;
 use thiserror::Error;
 use tokio::sync::Notify;
@@ -125,7 +126,12 @@ async fn run(
     listener.set_nonblocking(true)?;
     let tasks = spawn_background(state.clone());
     let app = crate::api::router(state.clone());
-    let mut server = axum_server::from_tcp_rustls(listener, tls_config)?.handle(handle.clone());
+    // Without TCP_NODELAY, Nagle's algorithm holds back the small frames HTTP/2 flow control
+    // depends on (WINDOW_UPDATE, SETTINGS acks), and uploads stall waiting for them.
+    let acceptor = RustlsAcceptor::new(tls_config).acceptor(NoDelayAcceptor::new());
+    let mut server = axum_server::from_tcp(listener)?
+        .acceptor(acceptor)
+        .handle(handle.clone());
     // HTTP/2's default 64 KiB windows make a client stall for window updates on every large
     // upload; adaptive windows grow them to the connection's bandwidth-delay product.
     server.http_builder().http2().adaptive_window(true);
@@ -227,15 +233,22 @@ async fn purge_objects(state: &SharedState) {
                 return;
             }
         };
+        let mut deleted = Vec::with_capacity(batch.len());
+        let mut failed = false;
         for key in batch {
             if let Err(error) = state.broker.delete_object(&key).await {
                 tracing::warn!(%error, "could not purge an object; will retry");
-                return;
+                failed = true;
+                break;
             }
-            if let Err(error) = state.db.purge_done(&key).await {
-                tracing::warn!(%error, "could not update the purge queue");
-                return;
-            }
+            deleted.push(key);
+        }
+        if let Err(error) = state.db.purge_done(&deleted).await {
+            tracing::warn!(%error, "could not update the purge queue");
+            return;
+        }
+        if failed {
+            return;
         }
     }
 }

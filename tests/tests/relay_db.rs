@@ -182,9 +182,9 @@ async fn rows_mentioning(db: &Db, table: &str, columns: &[&str], needle: &str) -
     let sql = sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table} WHERE {condition}"));
     let pattern = format!("%{needle}%");
     match db {
-        Db::Sqlite(pool) => sqlx::query_scalar::<_, i64>(sql)
+        Db::Sqlite(sqlite) => sqlx::query_scalar::<_, i64>(sql)
             .bind(pattern)
-            .fetch_one(pool)
+            .fetch_one(sqlite.pool())
             .await
             .expect("count rows"),
         Db::Postgres(pool) => sqlx::query_scalar::<_, i64>(sql)
@@ -847,8 +847,12 @@ async fn purge_queue_and_referenced_objects(engine: &Engine) {
     );
 
     // Done is idempotent.
-    db.purge_done(&first.object_key).await.expect("done");
-    db.purge_done(&first.object_key).await.expect("done again");
+    db.purge_done(std::slice::from_ref(&first.object_key))
+        .await
+        .expect("done");
+    db.purge_done(std::slice::from_ref(&first.object_key))
+        .await
+        .expect("done again");
     assert_eq!(
         db.purge_batch(10).await.expect("batch"),
         vec![second.object_key.clone()]
@@ -897,9 +901,8 @@ async fn purge_queue_and_referenced_objects(engine: &Engine) {
         db.purge_batch(10).await.expect("batch"),
         vec![second.object_key.clone(), third.object_key.clone()]
     );
-    for key in db.purge_batch(10).await.expect("batch") {
-        db.purge_done(&key).await.expect("done");
-    }
+    let batch = db.purge_batch(10).await.expect("batch");
+    db.purge_done(&batch).await.expect("done");
     assert_eq!(db.purge_pending().await.expect("count"), 0);
 }
 
@@ -964,9 +967,8 @@ async fn delete_account_leaves_nothing_behind(engine: &Engine) {
     .await
     .expect("invite");
     // The object replaced earlier is already queued.
-    for key in db.purge_batch(100).await.expect("batch") {
-        db.purge_done(&key).await.expect("done");
-    }
+    let batch = db.purge_batch(100).await.expect("batch");
+    db.purge_done(&batch).await.expect("done");
 
     db.delete_account(doomed, T0 + 500).await.expect("delete");
 
@@ -1365,9 +1367,10 @@ async fn sqlite_creates_the_file_in_wal_mode() {
         .await
         .expect("open");
     assert!(path.is_file());
-    let Db::Sqlite(pool) = &db else {
+    let Db::Sqlite(sqlite) = &db else {
         panic!("expected SQLite");
     };
+    let pool = sqlite.pool();
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
         .fetch_one(pool)
         .await

@@ -64,14 +64,11 @@ impl FromRequestParts<SharedState> for Session {
         if record.expires_at <= now_secs() {
             return Err(ApiError::unauthorized());
         }
-        if record.relay_epoch != state.db.relay_session_epoch().await? {
+        let (account, relay_epoch) = state.db.account_and_relay_epoch(record.user_id).await?;
+        if record.relay_epoch != relay_epoch {
             return Err(ApiError::unauthorized());
         }
-        let account = state
-            .db
-            .account(record.user_id)
-            .await?
-            .ok_or_else(ApiError::unauthorized)?;
+        let account = account.ok_or_else(ApiError::unauthorized)?;
         if account.session_epoch != record.user_epoch {
             return Err(ApiError::unauthorized());
         }

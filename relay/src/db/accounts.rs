@@ -92,7 +92,7 @@ impl Db {
         {
             return Err(DbError::HandleTaken);
         }
-        let inserted = with_pool!(self, |pool| {
+        let inserted = with_writer!(self, |pool| {
             sqlx::query(
                 "INSERT INTO accounts (user_id, kind, public_key, pending_handle, activated, \
                  created_at, storage_bytes, session_epoch) \
@@ -144,6 +144,39 @@ impl Db {
                 .map(|row| Account::from_row(&row))
                 .transpose()
         })
+    }
+
+    /// The account `user_id` together with the relay-wide session epoch, in one query: what
+    /// every authenticated request checks.
+    ///
+    /// # Errors
+    /// [`DbError::Database`].
+    pub async fn account_and_relay_epoch(
+        &self,
+        user_id: Uuid,
+    ) -> Result<(Option<Account>, u64), DbError> {
+        let id = id_text(user_id);
+        let (account, epoch) = with_pool!(self, |pool| {
+            // The outer join keeps the epoch row when the account is gone.
+            let row = sqlx::query(
+                "SELECT a.*, s.number AS relay_session_epoch \
+                 FROM (SELECT 1 AS one) AS anchor \
+                 LEFT JOIN accounts a ON a.user_id = $1 \
+                 LEFT JOIN relay_state s ON s.key = $2",
+            )
+            .bind(&id)
+            .bind(super::state::SESSION_EPOCH)
+            .fetch_one(pool)
+            .await?;
+            let epoch = row.get_opt_u64("relay_session_epoch")?;
+            let account = if row.get_opt_string("user_id")?.is_some() {
+                Some(Account::from_row(&row)?)
+            } else {
+                None
+            };
+            (account, epoch)
+        });
+        Ok((account, epoch.unwrap_or(0)))
     }
 
     /// The account holding `public_key`, activated or not (how a restored installation finds
@@ -198,7 +231,7 @@ impl Db {
         if account.activated {
             return Ok(account);
         }
-        let with_handle = with_pool!(self, |pool| {
+        let with_handle = with_writer!(self, |pool| {
             sqlx::query(
                 "UPDATE accounts SET activated = TRUE, handle = pending_handle, \
                  pending_handle = NULL, last_seen_at = $2 WHERE user_id = $1 AND NOT activated",
@@ -212,7 +245,7 @@ impl Db {
         match with_handle {
             Ok(()) => {}
             Err(e) if unique_violation(&e) == Some(Unique::Handle) => {
-                with_pool!(self, |pool| {
+                with_writer!(self, |pool| {
                     sqlx::query(
                         "UPDATE accounts SET activated = TRUE, pending_handle = NULL, \
                          last_seen_at = $2 WHERE user_id = $1 AND NOT activated",
@@ -242,7 +275,7 @@ impl Db {
     pub async fn set_handle(&self, user_id: Uuid, handle: Option<&str>) -> Result<(), DbError> {
         let id = id_text(user_id);
         let handle = handle.map(normalize_handle).transpose()?;
-        let updated = with_pool!(self, |pool| {
+        let updated = with_writer!(self, |pool| {
             sqlx::query("UPDATE accounts SET handle = $2 WHERE user_id = $1 AND activated")
                 .bind(&id)
                 .bind(handle.as_deref())
@@ -264,7 +297,7 @@ impl Db {
     /// [`DbError::NotFound`] if the account does not exist.
     pub async fn touch(&self, user_id: Uuid, now: i64) -> Result<(), DbError> {
         let id = id_text(user_id);
-        let updated = with_pool!(self, |pool| {
+        let updated = with_writer!(self, |pool| {
             sqlx::query("UPDATE accounts SET last_seen_at = $2 WHERE user_id = $1")
                 .bind(&id)
                 .bind(now)
@@ -285,7 +318,7 @@ impl Db {
     /// [`DbError::NotFound`] if the account does not exist.
     pub async fn bump_user_session_epoch(&self, user_id: Uuid) -> Result<u64, DbError> {
         let id = id_text(user_id);
-        let row = with_pool!(self, |pool| {
+        let row = with_writer!(self, |pool| {
             sqlx::query(
                 "UPDATE accounts SET session_epoch = session_epoch + 1 WHERE user_id = $1 \
                  RETURNING session_epoch",

@@ -67,7 +67,7 @@ impl Db {
         let owner_id = id_text(grant.owner_id);
         let grantee_id = id_text(grant.grantee_id);
         let key_epoch = to_i64(grant.key_epoch, "key epoch out of range")?;
-        let stored = with_pool!(self, |pool| {
+        let stored = with_writer!(self, |pool| {
             sqlx::query(
                 "INSERT INTO grants (volume_id, grantee_id, key_block, key_epoch, created_at) \
                  SELECT volume_id, $2, $3, $4, $5 FROM volumes \
@@ -111,7 +111,7 @@ impl Db {
         let volume_id = id_text(volume_id);
         let owner_id = id_text(owner_id);
         let grantee_id = id_text(grantee_id);
-        let deleted = with_pool!(self, |pool| {
+        let deleted = with_writer!(self, |pool| {
             sqlx::query(
                 "DELETE FROM grants WHERE volume_id = $1 AND grantee_id = $2 \
                  AND EXISTS (SELECT 1 FROM volumes v \

@@ -58,7 +58,7 @@ impl Db {
     pub async fn create_invite(&self, invite: &NewInvite) -> Result<(), DbError> {
         let owner_id = id_text(invite.owner_id);
         let uses = to_i64(invite.uses, "invite uses out of range")?;
-        let inserted = with_pool!(self, |pool| {
+        let inserted = with_writer!(self, |pool| {
             sqlx::query(
                 "INSERT INTO invites (locator_hash, owner_id, expires_at, uses_left, created_at) \
                  VALUES ($1, $2, $3, $4, $5)",
@@ -106,7 +106,7 @@ impl Db {
     /// # Errors
     /// [`DbError::NotFound`] if the invite does not exist, expired or is used up.
     pub async fn consume_invite(&self, locator_hash: &[u8], now: i64) -> Result<Invite, DbError> {
-        with_pool!(self, |pool| {
+        with_writer!(self, |pool| {
             sqlx::query(
                 "UPDATE invites SET uses_left = uses_left - 1 \
                  WHERE locator_hash = $1 AND expires_at > $2 AND uses_left > 0 \
@@ -147,7 +147,7 @@ impl Db {
     /// [`DbError::NotFound`] if `owner_id` has no invite with this locator hash.
     pub async fn delete_invite(&self, locator_hash: &[u8], owner_id: Uuid) -> Result<(), DbError> {
         let owner_id = id_text(owner_id);
-        let deleted = with_pool!(self, |pool| {
+        let deleted = with_writer!(self, |pool| {
             sqlx::query("DELETE FROM invites WHERE locator_hash = $1 AND owner_id = $2")
                 .bind(locator_hash)
                 .bind(&owner_id)
@@ -166,7 +166,7 @@ impl Db {
     /// # Errors
     /// [`DbError::Database`].
     pub async fn delete_spent_invites(&self, now: i64) -> Result<u64, DbError> {
-        Ok(with_pool!(self, |pool| {
+        Ok(with_writer!(self, |pool| {
             sqlx::query("DELETE FROM invites WHERE expires_at <= $1 OR uses_left <= 0")
                 .bind(now)
                 .execute(pool)

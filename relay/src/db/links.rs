@@ -10,7 +10,7 @@ impl Db {
     /// # Errors
     /// [`DbError::Database`].
     pub async fn add_link(&self, token_hash: &[u8], now: i64) -> Result<bool, DbError> {
-        let inserted = with_pool!(self, |pool| {
+        let inserted = with_writer!(self, |pool| {
             sqlx::query(
                 "INSERT INTO links (token_hash, created_at) VALUES ($1, $2) \
                  ON CONFLICT (token_hash) DO NOTHING",
@@ -43,7 +43,7 @@ impl Db {
     /// # Errors
     /// [`DbError::Database`].
     pub async fn delete_link(&self, token_hash: &[u8]) -> Result<bool, DbError> {
-        let deleted = with_pool!(self, |pool| {
+        let deleted = with_writer!(self, |pool| {
             sqlx::query("DELETE FROM links WHERE token_hash = $1")
                 .bind(token_hash)
                 .execute(pool)

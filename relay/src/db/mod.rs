@@ -11,15 +11,18 @@
 //! - sizes, revisions and epochs are `u64` in Rust and `BIGINT` in SQL (at most `i64::MAX`);
 //! - handles are stored lowercase;
 //! - every operation that changes more than one row is one transaction. Writing transactions
-//!   on SQLite start with `BEGIN IMMEDIATE`, so two writers queue on the busy timeout instead of
-//!   failing on a lock upgrade; on PostgreSQL, concurrent writers are kept apart by
-//!   compare-and-swap statements (`UPDATE … WHERE revision = $n`) whose affected-row count is
+//!   on SQLite take the process's write turn ([`SqliteDb`]) and then start with
+//!   `BEGIN IMMEDIATE`, so writers queue instead of failing on a lock upgrade; on PostgreSQL,
+//!   concurrent writers are kept apart by compare-and-swap statements (`UPDATE … WHERE revision = $n`) whose affected-row count is
 //!   checked, so two relay instances racing on one database cannot both win.
 //!
 //! The schema lives in `relay/migrations/{sqlite,postgres}/`, applied by [`Db::connect`].
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::{Mutex, MutexGuard};
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
@@ -32,7 +35,25 @@ use sqlx::sqlite::{
 macro_rules! with_pool {
     ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
-            $crate::db::Db::Sqlite($pool) => $body,
+            $crate::db::Db::Sqlite(sqlite) => {
+                let $pool = sqlite.pool();
+                $body
+            }
+            $crate::db::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Like `with_pool!`, for a body that writes outside a transaction: on SQLite it first takes
+/// the process's write turn (see [`SqliteDb`]).
+macro_rules! with_writer {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite(sqlite) => {
+                let _turn = sqlite.write_turn().await;
+                let $pool = sqlite.pool();
+                $body
+            }
             $crate::db::Db::Postgres($pool) => $body,
         }
     };
@@ -40,15 +61,17 @@ macro_rules! with_pool {
 
 /// Runs `$body` with `$tx` bound to a fresh writing transaction on `$db`.
 ///
-/// SQLite transactions start with `BEGIN IMMEDIATE` (take the write lock first, waiting on the
-/// busy timeout); PostgreSQL ones with a plain `BEGIN` (read committed). The body must call
+/// SQLite transactions first take the process's write turn, then start with `BEGIN IMMEDIATE`
+/// (take the database's write lock, waiting on the busy timeout for other processes);
+/// PostgreSQL ones with a plain `BEGIN` (read committed). The body must call
 /// `$tx.commit()`; leaving it any other way (including `?` and `return`) rolls back.
 macro_rules! with_tx {
     ($db:expr, |$tx:ident| $body:expr) => {
         match $db {
-            $crate::db::Db::Sqlite(pool) => {
+            $crate::db::Db::Sqlite(sqlite) => {
+                let _turn = sqlite.write_turn().await;
                 #[allow(unused_mut)]
-                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let mut $tx = sqlite.pool().begin_with("BEGIN IMMEDIATE").await?;
                 $body
             }
             $crate::db::Db::Postgres(pool) => {
@@ -94,7 +117,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(15);
 #[derive(Debug, Clone)]
 pub enum Db {
     /// The embedded default: one SQLite file (WAL mode, foreign keys on).
-    Sqlite(SqlitePool),
+    Sqlite(SqliteDb),
     /// PostgreSQL, for several relay instances side by side.
     Postgres(PgPool),
 }
@@ -149,7 +172,10 @@ impl Db {
             .run(&pool)
             .await
             .map_err(DbError::Migration)?;
-        Ok(Self::Sqlite(pool))
+        Ok(Self::Sqlite(SqliteDb {
+            pool,
+            writer: Arc::new(Mutex::new(())),
+        }))
     }
 
     async fn connect_postgres(url: &str) -> Result<Self, DbError> {
@@ -189,6 +215,31 @@ impl Db {
     /// Closes the pool: waits for checked-out connections to come back, then closes them all.
     pub async fn close(&self) {
         with_pool!(self, |pool| pool.close().await);
+    }
+}
+
+/// A SQLite connection pool whose writers take turns inside the process.
+///
+/// SQLite has one write lock per database. Pooled connections that want it at the same time
+/// otherwise wait in SQLite's busy handler, which sleeps (1 ms, 2 ms, 5 ms, …) and leaves the
+/// lock idle while writers doze; queueing them on an async mutex hands the lock straight from
+/// one writer to the next. Readers do not take turns (WAL lets them run beside the writer).
+#[derive(Debug, Clone)]
+pub struct SqliteDb {
+    pool: SqlitePool,
+    writer: Arc<Mutex<()>>,
+}
+
+impl SqliteDb {
+    /// The connection pool.
+    #[must_use]
+    pub const fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Waits for this process's turn to write; the turn lasts until the guard is dropped.
+    pub async fn write_turn(&self) -> MutexGuard<'_, ()> {
+        self.writer.lock().await
     }
 }
 

@@ -7,6 +7,13 @@
 use super::row::DbRow;
 use super::{Db, DbError};
 
+/// Deletes the queue entries named in a JSON array of strings (`$1`): SQLite, PostgreSQL.
+const PURGE_DONE_SQL: [&str; 2] = [
+    "DELETE FROM purge_queue WHERE object_key IN (SELECT value FROM json_each($1))",
+    "DELETE FROM purge_queue WHERE object_key IN \
+     (SELECT jsonb_array_elements_text($1::jsonb))",
+];
+
 impl Db {
     /// Queues an object for deletion (for example an upload whose commit failed, or an orphan
     /// found by cleanup). An object a volume still points at is not queued. Idempotent.
@@ -14,7 +21,7 @@ impl Db {
     /// # Errors
     /// [`DbError::Database`].
     pub async fn enqueue_purge(&self, object_key: &str, now: i64) -> Result<(), DbError> {
-        with_pool!(self, |pool| {
+        with_writer!(self, |pool| {
             sqlx::query(
                 "INSERT INTO purge_queue (object_key, enqueued_at) \
                  SELECT $1, $2 WHERE NOT EXISTS \
@@ -31,17 +38,13 @@ impl Db {
     }
 
     /// Up to `limit` queued objects, oldest first. Entries naming an object a volume points at
-    /// again (a key reused after deletion) are dropped from the queue, never returned.
+    /// again are skipped, never returned (object keys are unique per upload, so this guards
+    /// only against a hand-edited database).
     ///
     /// # Errors
     /// [`DbError::Database`].
     pub async fn purge_batch(&self, limit: u32) -> Result<Vec<String>, DbError> {
         with_pool!(self, |pool| {
-            sqlx::query(
-                "DELETE FROM purge_queue WHERE object_key IN (SELECT object_key FROM volumes)",
-            )
-            .execute(pool)
-            .await?;
             sqlx::query(
                 "SELECT object_key FROM purge_queue q \
                  WHERE NOT EXISTS (SELECT 1 FROM volumes v WHERE v.object_key = q.object_key) \
@@ -56,31 +59,43 @@ impl Db {
         })
     }
 
-    /// Removes an object from the queue once it is deleted from the object store.
+    /// Removes objects from the queue once they are deleted from the object store, in one
+    /// statement.
     ///
     /// # Errors
     /// [`DbError::Database`].
-    pub async fn purge_done(&self, object_key: &str) -> Result<(), DbError> {
-        with_pool!(self, |pool| {
-            sqlx::query("DELETE FROM purge_queue WHERE object_key = $1")
-                .bind(object_key)
-                .execute(pool)
-                .await
-                .map(|_| ())
+    pub async fn purge_done(&self, object_keys: &[String]) -> Result<(), DbError> {
+        if object_keys.is_empty() {
+            return Ok(());
+        }
+        // The keys travel as one JSON array parameter: both engines expand it in SQL, so the
+        // statement does not depend on the batch size.
+        let keys =
+            serde_json::to_string(object_keys).map_err(|_| DbError::InvalidInput("object keys"))?;
+        let sql = match self {
+            Db::Sqlite(_) => PURGE_DONE_SQL[0],
+            Db::Postgres(_) => PURGE_DONE_SQL[1],
+        };
+        with_writer!(self, |pool| {
+            sqlx::query(sql).bind(&keys).execute(pool).await.map(|_| ())
         })?;
         Ok(())
     }
 
-    /// How many objects wait in the queue (for metrics).
+    /// How many objects wait in the queue (for metrics); entries naming a live object do not
+    /// count.
     ///
     /// # Errors
     /// [`DbError::Database`].
     pub async fn purge_pending(&self) -> Result<u64, DbError> {
         with_pool!(self, |pool| {
-            sqlx::query("SELECT COUNT(*) AS n FROM purge_queue")
-                .fetch_one(pool)
-                .await?
-                .get_u64("n")
+            sqlx::query(
+                "SELECT COUNT(*) AS n FROM purge_queue q \
+                 WHERE NOT EXISTS (SELECT 1 FROM volumes v WHERE v.object_key = q.object_key)",
+            )
+            .fetch_one(pool)
+            .await?
+            .get_u64("n")
         })
     }
 }

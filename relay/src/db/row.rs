@@ -21,6 +21,15 @@ pub(crate) trait DbRow {
         u64::try_from(value).map_err(|_| DbError::Corrupt(format!("{column} is negative")))
     }
 
+    /// A nullable `BIGINT` that must not be negative.
+    fn get_opt_u64(&self, column: &str) -> Result<Option<u64>, DbError> {
+        self.get_opt_i64(column)?
+            .map(|value| {
+                u64::try_from(value).map_err(|_| DbError::Corrupt(format!("{column} is negative")))
+            })
+            .transpose()
+    }
+
     /// An id stored as hyphenated text.
     fn get_uuid(&self, column: &str) -> Result<Uuid, DbError> {
         let text = self.get_string(column)?;

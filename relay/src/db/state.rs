@@ -4,7 +4,7 @@ use super::row::DbRow;
 use super::{Db, DbError};
 
 /// `relay_state` key of the relay-wide session epoch (in `number`).
-const SESSION_EPOCH: &str = "session_epoch";
+pub(super) const SESSION_EPOCH: &str = "session_epoch";
 /// `relay_state` key of the relay secret (in `value`).
 const RELAY_SECRET: &str = "relay_secret";
 
@@ -32,7 +32,7 @@ impl Db {
     /// # Errors
     /// [`DbError::Database`].
     pub async fn bump_relay_session_epoch(&self) -> Result<u64, DbError> {
-        with_pool!(self, |pool| {
+        with_writer!(self, |pool| {
             sqlx::query(
                 "INSERT INTO relay_state (key, number) VALUES ($1, 1) \
                  ON CONFLICT (key) DO UPDATE SET number = relay_state.number + 1 \
@@ -52,7 +52,7 @@ impl Db {
     /// # Errors
     /// [`DbError::Database`]; [`DbError::Corrupt`] if the stored secret is not 32 bytes.
     pub async fn relay_secret_or_insert(&self, candidate: [u8; 32]) -> Result<[u8; 32], DbError> {
-        with_pool!(self, |pool| {
+        with_writer!(self, |pool| {
             sqlx::query(
                 "INSERT INTO relay_state (key, value) VALUES ($1, $2) \
                  ON CONFLICT (key) DO NOTHING",

@@ -465,11 +465,6 @@ impl Db {
                         .execute(&mut *tx)
                         .await?;
                     }
-                    // The new object is live now; a stale queue entry must not delete it.
-                    sqlx::query("DELETE FROM purge_queue WHERE object_key = $1")
-                        .bind(&commit.object_key)
-                        .execute(&mut *tx)
-                        .await?;
                     tx.commit().await?;
                     Attempt::Done(CommitOutcome { replaced_object })
                 }
