@@ -168,7 +168,10 @@ pub(crate) async fn put(
         .map_err(|e| std::io::Error::other(e.to_string()));
     let mut reader = CheckedUpload::new(StreamReader::new(stream), expected, max);
     let object_key = format!("{volume_id}/{revision}/{}", Uuid::new_v4().simple());
-    let stored = state.broker.put_object(&object_key, &mut reader).await;
+    let stored = state
+        .broker
+        .put_fresh_object(&object_key, &mut reader)
+        .await;
     if let Some(refused) = reader.take_failure() {
         discard(&state, &object_key).await;
         return Err(refused);

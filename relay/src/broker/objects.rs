@@ -264,6 +264,30 @@ impl Broker {
         key: &str,
         body: &mut (dyn AsyncRead + Send + Unpin),
     ) -> Result<u64, BrokerError> {
+        self.store_object(key, body, true).await
+    }
+
+    /// Like [`Broker::put_object`] for a key no object has ever had (the relay names every
+    /// upload with a fresh UUID): it skips looking up an object to replace, one round trip to
+    /// the server per upload. Should the key exist after all, the old object's chunks stay
+    /// behind unreferenced until orphan cleanup.
+    ///
+    /// # Errors
+    /// As [`Broker::put_object`].
+    pub async fn put_fresh_object(
+        &self,
+        key: &str,
+        body: &mut (dyn AsyncRead + Send + Unpin),
+    ) -> Result<u64, BrokerError> {
+        self.store_object(key, body, false).await
+    }
+
+    async fn store_object(
+        &self,
+        key: &str,
+        body: &mut (dyn AsyncRead + Send + Unpin),
+        may_replace: bool,
+    ) -> Result<u64, BrokerError> {
         check_key(key)?;
         let nuid = Uuid::new_v4().simple().to_string();
         let chunk_subject = format!("$O.{}.C.{nuid}", self.volumes_bucket);
@@ -273,7 +297,7 @@ impl Broker {
             .guarded(async {
                 let (size, chunks, digest) =
                     self.put_chunks(&chunk_subject, body, &mut acks).await?;
-                self.publish_description(key, &nuid, size, chunks, &digest)
+                self.publish_description(key, &nuid, size, chunks, &digest, may_replace)
                     .await?;
                 Ok(size)
             })
@@ -360,7 +384,7 @@ impl Broker {
     }
 
     /// Publishes the description that makes the object visible, then purges the chunks of
-    /// the object it replaces.
+    /// the object it replaces (looked up only if `may_replace`).
     async fn publish_description(
         &self,
         key: &str,
@@ -368,12 +392,17 @@ impl Broker {
         size: u64,
         chunks: usize,
         digest: &[u8; 32],
+        may_replace: bool,
     ) -> Result<(), BrokerError> {
-        let previous = match self.volumes.info(key).await {
-            Ok(info) if !info.deleted => Some(info.nuid),
-            Ok(_) => None,
-            Err(err) if err.kind() == InfoErrorKind::NotFound => None,
-            Err(err) => return Err(self.failed("looking up the previous object", &err)),
+        let previous = if may_replace {
+            match self.volumes.info(key).await {
+                Ok(info) if !info.deleted => Some(info.nuid),
+                Ok(_) => None,
+                Err(err) if err.kind() == InfoErrorKind::NotFound => None,
+                Err(err) => return Err(self.failed("looking up the previous object", &err)),
+            }
+        } else {
+            None
         };
 
         let info = ObjectInfo {
