@@ -52,7 +52,7 @@ pub const OBJECT_PATH: &str = "/org/plurallog/Daemon1";
 pub mod interfaces {
     /// Identity: init, unlock, lock, status, restore, export, import.
     pub const IDENTITY: &str = "org.plurallog.Daemon1.Identity";
-    /// Relays: probe, add, list, remove, trust, move, register.
+    /// Relays: probe, add, list, remove, trust, move, register, handles, account deletion.
     pub const RELAYS: &str = "org.plurallog.Daemon1.Relays";
     /// Volumes: put, get, list, remove.
     pub const VOLUMES: &str = "org.plurallog.Daemon1.Volumes";

@@ -49,6 +49,21 @@ pub trait Relays {
     /// (empty string: none) and activates it by answering its first challenge. Returns JSON
     /// [`RelayEntry`].
     fn register(&self, relay: &str, kind: &str, handle: &str) -> Result<String, DaemonError>;
+
+    /// Sets the handle of the account at `relay` to `handle` (`plog handle set NAME`),
+    /// replacing the current one. `Conflict` if another account holds it, `InvalidArgument`
+    /// if it is not a valid [`Handle`]. Returns JSON [`RelayEntry`].
+    fn set_handle(&self, relay: &str, handle: &str) -> Result<String, DaemonError>;
+
+    /// Gives up the handle of the account at `relay` (`plog handle release`). Returns JSON
+    /// [`RelayEntry`].
+    fn release_handle(&self, relay: &str) -> Result<String, DaemonError>;
+
+    /// Deletes the account at `relay` and everything stored under it there (`plog account
+    /// delete`, confirmed by the person; the relay requires a fresh challenge for it), then
+    /// forgets the account locally. The relay stays configured. Returns JSON [`RelayEntry`]
+    /// without `account`.
+    fn delete_account(&self, relay: &str) -> Result<String, DaemonError>;
 }
 
 /// The daemon's account at one relay.
