@@ -4,15 +4,27 @@
 //!
 //! The command tree is the scriptable contract of DESIGN §6.1, defined once with clap derive:
 //! [`Cli`] and [`Command`] here, one module under [`commands`] per subcommand, each with its
-//! arguments and its `run`. The binary `plog` only parses and calls [`run`]. In this version no
-//! command is carried out yet: each one fails with "not implemented in this version".
+//! arguments and its `run`. The binary `plog` only parses and calls [`run`].
+//!
+//! Identity, relay, account, volume and sync commands talk to the daemon through the proxies
+//! of `plog-ipc-schema`; secrets and payloads cross only as pipes handed over as file
+//! descriptors. Friends, sharing and record commands are not carried out yet and fail with
+//! "not implemented in this version". Errors go to stderr as `error: <description>` with the
+//! exit status of [`Error::exit_code`].
 
 pub mod commands;
+mod console;
+mod daemon;
 mod error;
+mod output;
+mod output_file;
+mod pipe;
+mod progress;
+mod secret;
 
 use clap::{Args, Parser, Subcommand};
 
-pub use error::{EXIT_FAILURE, Error};
+pub use error::{EXIT_FAILURE, Error, NoBus};
 
 /// The CLI's version, as printed by `plog --version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -62,6 +74,12 @@ pub enum Command {
     Relay(commands::relay::RelayCommand),
     /// Register an account on the relays (as a system or as a friend).
     Register(commands::register::RegisterArgs),
+    /// The public handle of this identity's account at a relay.
+    #[command(subcommand)]
+    Handle(commands::handle::HandleCommand),
+    /// This identity's account at a relay.
+    #[command(subcommand)]
+    Account(commands::account::AccountCommand),
     /// Store and fetch volumes byte for byte.
     #[command(subcommand)]
     Volume(commands::volume::VolumeCommand),
@@ -88,23 +106,33 @@ pub enum Command {
     Import(commands::import::ImportCommand),
     /// Export all records to a file.
     Export(commands::export::ExportArgs),
+    /// Print a shell completion script for plog.
+    Completions(commands::completions::CompletionsArgs),
+    /// Print plog's man page, or write one page per command into a directory.
+    Man(commands::man::ManArgs),
 }
 
 /// Runs one parsed `plog` command line.
 ///
+/// Questions (confirmations, passphrases) are asked on the terminal, and only when stdin is
+/// one.
+///
 /// # Errors
 ///
-/// Every command currently returns [`Error::NotImplemented`].
+/// The [`Error`] that made the command fail; [`Error::exit_code`] is the status to exit with.
 pub fn run(cli: &Cli) -> Result<(), Error> {
     let global = &cli.global;
+    let prompter = &mut console::Terminal;
     match &cli.command {
-        Command::Init(args) => commands::init::run(args, global),
-        Command::Unlock(args) => commands::unlock::run(args, global),
+        Command::Init(args) => commands::init::run(args, global, prompter),
+        Command::Unlock(args) => commands::unlock::run(args, global, prompter),
         Command::Lock(args) => commands::lock::run(args, global),
         Command::Status(args) => commands::status::run(args, global),
-        Command::Identity(command) => commands::identity::run(command, global),
-        Command::Relay(command) => commands::relay::run(command, global),
+        Command::Identity(command) => commands::identity::run(command, global, prompter),
+        Command::Relay(command) => commands::relay::run(command, global, prompter),
         Command::Register(args) => commands::register::run(args, global),
+        Command::Handle(command) => commands::handle::run(command, global),
+        Command::Account(command) => commands::account::run(command, global, prompter),
         Command::Volume(command) => commands::volume::run(command, global),
         Command::Sync(args) => commands::sync::run(args, global),
         Command::Friend(command) => commands::friend::run(command, global),
@@ -115,6 +143,8 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         Command::Analytics(args) => commands::analytics::run(args, global),
         Command::Import(command) => commands::import::run(command, global),
         Command::Export(args) => commands::export::run(args, global),
+        Command::Completions(args) => commands::completions::run(args, global),
+        Command::Man(args) => commands::man::run(args, global),
     }
 }
 

@@ -9,7 +9,9 @@ fn main() -> ExitCode {
     match plog_cli::run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err}");
+            if !err.is_broken_pipe() {
+                eprintln!("error: {err}");
+            }
             ExitCode::from(err.exit_code())
         }
     }

@@ -1,5 +1,6 @@
 //! The command-line contract of DESIGN §6.1, checked against the real executables: names,
-//! versions, help, usage errors, and that nothing unimplemented pretends to succeed.
+//! versions, help, usage errors, that nothing unimplemented pretends to succeed, and that the
+//! commands carried out by the daemon fail clearly when there is none.
 
 use std::process::Output;
 
@@ -173,42 +174,9 @@ fn help_shows_the_contract_flags() {
     }
 }
 
-/// Every contract command, with valid arguments, and the name its error must carry.
+/// Every contract command not carried out yet, with valid arguments, and the name its error
+/// must carry.
 const UNIMPLEMENTED: &[(&str, &[&str], &str)] = &[
-    (CLI, &["init", "--passphrase-file", "pass"], "plog init"),
-    (CLI, &["unlock"], "plog unlock"),
-    (CLI, &["lock"], "plog lock"),
-    (CLI, &["status"], "plog status"),
-    (
-        CLI,
-        &["identity", "restore", "--phrase-file", "phrase"],
-        "plog identity restore",
-    ),
-    (
-        CLI,
-        &[
-            "relay",
-            "add",
-            "https://127.0.0.1:8443",
-            "--fingerprint",
-            "sha256:0000000000000000000000000000000000000000000000000000000000000000",
-        ],
-        "plog relay add",
-    ),
-    (CLI, &["register", "--system"], "plog register"),
-    (
-        CLI,
-        &["register", "--friend", "--handle", "kit"],
-        "plog register",
-    ),
-    (CLI, &["volume", "put", "members", "-"], "plog volume put"),
-    (
-        CLI,
-        &["volume", "get", "members", "-o", "out"],
-        "plog volume get",
-    ),
-    (CLI, &["volume", "ls"], "plog volume ls"),
-    (CLI, &["sync"], "plog sync"),
     (CLI, &["friend", "invite"], "plog friend invite"),
     (
         CLI,
@@ -264,8 +232,6 @@ const UNIMPLEMENTED: &[(&str, &[&str], &str)] = &[
         "plog import simplyplural",
     ),
     (CLI, &["export", "out.json"], "plog export"),
-    (DAEMON, &[], "plogd"),
-    (DAEMON, &["--config", "plogd.toml"], "plogd"),
     (
         RELAY,
         &["admin", "--data-dir", "data", "stats", "--json"],
@@ -316,6 +282,92 @@ fn unimplemented_commands_fail_clearly() {
             );
         }
     }
+}
+
+/// The contract commands that are one call to the daemon, with valid arguments, the exit status
+/// they must fail with when no session bus can be reached (or when a flag a script must pass is
+/// missing, before the bus is tried), and a part of the error they must print.
+const DAEMON_COMMANDS: &[(&[&str], i32, &str)] = &[
+    (
+        &["init", "--passphrase-file", "pass"],
+        EXIT_USAGE,
+        "cannot open the passphrase file pass",
+    ),
+    (&["unlock"], EXIT_USAGE, "--passphrase-file"),
+    (&["lock"], EXIT_FAILURE, NO_BUS),
+    (&["status"], EXIT_FAILURE, NO_BUS),
+    (
+        &["identity", "restore", "--phrase-file", "phrase"],
+        EXIT_USAGE,
+        "cannot open the recovery phrase file phrase",
+    ),
+    (
+        &[
+            "relay",
+            "add",
+            "https://127.0.0.1:8443",
+            "--fingerprint",
+            "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+        ],
+        EXIT_FAILURE,
+        NO_BUS,
+    ),
+    (
+        &["relay", "add", "https://127.0.0.1:8443"],
+        EXIT_USAGE,
+        "--fingerprint",
+    ),
+    (&["register", "--system"], EXIT_FAILURE, NO_BUS),
+    (
+        &["register", "--friend", "--handle", "kit"],
+        EXIT_FAILURE,
+        NO_BUS,
+    ),
+    (&["volume", "put", "members", "-"], EXIT_FAILURE, NO_BUS),
+    (
+        &["volume", "get", "members", "-o", "out"],
+        EXIT_FAILURE,
+        NO_BUS,
+    ),
+    (&["volume", "ls"], EXIT_FAILURE, NO_BUS),
+    (&["sync"], EXIT_FAILURE, NO_BUS),
+];
+
+/// What the daemon commands say when the session bus cannot be reached.
+const NO_BUS: &str = "cannot reach the session bus";
+
+#[test]
+fn daemon_commands_without_a_bus_fail_clearly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let nowhere = format!("unix:path={}", dir.path().join("no-bus").display());
+    for (args, code, expected) in DAEMON_COMMANDS {
+        let with_json: Vec<&str> = args.iter().copied().chain(["--json"]).collect();
+        for args in [*args, with_json.as_slice()] {
+            let output = binaries::command(CLI)
+                .unwrap_or_else(|err| panic!("{err}"))
+                .args(args)
+                .env("DBUS_SESSION_BUS_ADDRESS", &nowhere)
+                .current_dir(dir.path())
+                .output()
+                .expect("run plog");
+            assert_eq!(
+                output.status.code(),
+                Some(*code),
+                "plog {args:?}: {output:?}"
+            );
+            assert!(
+                stdout(&output).is_empty(),
+                "plog {args:?} printed on stdout: {output:?}"
+            );
+            let stderr = stderr(&output);
+            assert!(
+                stderr.starts_with("error: ") && stderr.contains(expected),
+                "plog {args:?}: expected {expected:?} on stderr: {output:?}"
+            );
+        }
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).expect("list").collect();
+    assert!(leftovers.is_empty(), "files left behind: {leftovers:?}");
 }
 
 #[test]
