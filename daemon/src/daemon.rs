@@ -144,6 +144,10 @@ pub async fn start(options: StartOptions) -> Result<RunningDaemon, Error> {
         Arc::clone(&sync),
         config_rx.clone(),
     )));
+    tasks.push(tokio::spawn(forget_sessions_on_lock(
+        custody.subscribe(),
+        Arc::clone(sync.links()),
+    )));
     match &options.logind {
         Logind::SystemBus => tasks.push(tokio::spawn(logind::watch_system_bus(
             Arc::clone(&custody),
@@ -214,5 +218,21 @@ impl RunningDaemon {
             tracing::warn!("calls still running at shutdown were abandoned");
         }
         tracing::info!("stopped");
+    }
+}
+
+/// Drops every relay session when the daemon locks: a locked daemon holds no bearer tokens.
+async fn forget_sessions_on_lock(
+    mut events: tokio::sync::broadcast::Receiver<crate::custody::LockEvent>,
+    links: Arc<crate::relay_links::RelayLinks>,
+) {
+    loop {
+        match events.recv().await {
+            Ok(event) if event.is_locked() => links.forget_all(),
+            Ok(_) => {}
+            // Missed events may have included a lock: forgetting is always safe.
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => links.forget_all(),
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
     }
 }

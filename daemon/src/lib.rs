@@ -19,6 +19,7 @@
 //! | [`service`] | the six D-Bus interfaces |
 //! | [`sync`] | sync rounds and schedule (the round itself is a stub) |
 //! | [`relay_client`] | the HTTPS client for relays |
+//! | [`relay_links`] | one client per configured relay, shared by the service and sync |
 
 pub mod config;
 pub mod custody;
@@ -29,6 +30,7 @@ pub mod manifest;
 pub mod paths;
 pub mod process;
 pub mod relay_client;
+pub mod relay_links;
 pub mod service;
 pub mod store;
 pub mod sync;

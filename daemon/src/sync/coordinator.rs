@@ -10,6 +10,7 @@ use tokio::sync::{broadcast, watch};
 use super::{SyncContext, SyncError, run_round};
 use crate::config::Config;
 use crate::custody::{Custody, CustodyError};
+use crate::relay_links::RelayLinks;
 use crate::store::Store;
 
 /// How a failed round failed, for the D-Bus error it becomes.
@@ -64,6 +65,7 @@ struct State {
 pub struct SyncCoordinator {
     store: Store,
     custody: Arc<Custody>,
+    links: Arc<RelayLinks>,
     state: Mutex<State>,
     events: broadcast::Sender<SyncEvent>,
 }
@@ -81,10 +83,17 @@ impl SyncCoordinator {
         let (events, _) = broadcast::channel(256);
         Self {
             store,
+            links: Arc::new(RelayLinks::new(Arc::clone(&custody))),
             custody,
             state: Mutex::new(State::default()),
             events,
         }
+    }
+
+    /// The relay clients, shared with the D-Bus methods.
+    #[must_use]
+    pub fn links(&self) -> &Arc<RelayLinks> {
+        &self.links
     }
 
     /// Progress and outcomes from now on.
@@ -158,6 +167,7 @@ impl SyncCoordinator {
                     };
                     let context = SyncContext {
                         store: &self.store,
+                        links: &self.links,
                         keys,
                         relays,
                         progress: &progress,

@@ -14,12 +14,15 @@ use std::sync::Arc;
 use plog_ipc_schema::dbus::sync::SyncReport;
 
 use crate::custody::UnlockedKeys;
+use crate::relay_links::RelayLinks;
 use crate::store::{RelayRecord, Store, StoreError};
 
 /// What a round works with.
 pub struct SyncContext<'a> {
     /// The local store.
     pub store: &'a Store,
+    /// The relay clients (sessions are kept between rounds).
+    pub links: &'a RelayLinks,
     /// The unlocked keys (held for the whole round, even if the daemon locks meanwhile).
     pub keys: Arc<UnlockedKeys>,
     /// The relays to sync with, read when the round started.
