@@ -67,6 +67,7 @@ pub use model::{
 };
 
 use files::VolumeFiles;
+pub(crate) use verify::header_bytes;
 
 /// How long a connection waits for the database's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -10,7 +10,9 @@ use uuid::Uuid;
 
 use super::files::StagedFile;
 use super::model::{relay_sync_from_row, sync_state_text, volume_from_row};
-use super::{NewRevision, Store, StoreError, VolumeRecord, VolumeStatus, blocking, now, to_i64};
+use super::{
+    NewRevision, Store, StoreError, VolumeRecord, VolumeStatus, blocking, now, to_i64, to_u64,
+};
 
 /// `SELECT` of every volume column, followed by `$tail` (a literal, so the SQL stays static).
 macro_rules! select_volumes {
@@ -93,6 +95,19 @@ impl Store {
             .collect())
     }
 
+    /// The highest revision of volume `id` any relay is known to hold (0 if none).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn highest_remote_revision(&self, id: Uuid) -> Result<u64, StoreError> {
+        let highest: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(remote_revision) FROM volume_sync WHERE volume_id = $1")
+                .bind(id.hyphenated().to_string())
+                .fetch_one(self.pool())
+                .await?;
+        highest.map_or(Ok(0), |revision| to_u64(revision, "remote revision"))
+    }
+
     /// A new staged file for a revision's ciphertext (deleted on drop unless committed).
     ///
     /// # Errors
@@ -107,7 +122,9 @@ impl Store {
 
     /// Stores a revision written here: publishes `staged` (the complete sealed volume) and
     /// points the volume's row at it in one transaction, provided the volume is still at
-    /// `base` (`None`: no volume of that type exists). A tombstone is revived. Every relay is
+    /// `base` (`None`: no volume of that type exists). The new revision is `base + 1`, or
+    /// `base` itself when that revision was never pushed (see
+    /// [`Store::highest_remote_revision`]). A tombstone is revived. Every relay is
     /// marked pending. The replaced file is deleted afterwards.
     ///
     /// # Errors
@@ -120,8 +137,13 @@ impl Store {
         new: NewRevision,
         base: Option<u64>,
     ) -> Result<VolumeRecord, StoreError> {
-        let expected = base.map_or(1, |b| b + 1);
-        if new.revision != expected {
+        // A revision no relay has seen yet is replaced under its own number: relays take
+        // `If-Match: r` only with revision r + 1, so numbers must not run ahead of them.
+        let follows = match base {
+            None => new.revision == 1,
+            Some(base) => new.revision == base + 1 || new.revision == base,
+        };
+        if !follows {
             return Err(StoreError::InvalidInput(format!(
                 "revision {} does not follow {base:?}",
                 new.revision

@@ -3,11 +3,12 @@
 //! [`SyncEvent`]s, which the D-Bus service turns into `SyncProgress` / `SyncFinished` signals.
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use plog_ipc_schema::dbus::sync::SyncReport;
 use tokio::sync::{broadcast, watch};
 
-use super::{SyncContext, SyncError, run_round};
+use super::{RoundResult, SyncContext, SyncError, run_round};
 use crate::config::Config;
 use crate::custody::{Custody, CustodyError};
 use crate::relay_links::RelayLinks;
@@ -173,12 +174,17 @@ impl SyncCoordinator {
                         progress: &progress,
                     };
                     match run_round(context).await {
-                        Ok(report) => {
+                        Ok(RoundResult {
+                            report,
+                            unreachable,
+                        }) => {
                             let failure = (!report.ok).then(|| {
-                                let kind = if report.conflicts.is_empty() {
+                                let kind = if !report.conflicts.is_empty() {
+                                    FailureKind::Conflict
+                                } else if unreachable {
                                     FailureKind::Network
                                 } else {
-                                    FailureKind::Conflict
+                                    FailureKind::Failed
                                 };
                                 (kind, summarise(&report))
                             });
@@ -238,8 +244,14 @@ fn summarise(report: &SyncReport) -> String {
     }
 }
 
+/// First wait after a round that could not reach a relay; it doubles after every further
+/// failure, up to the configured interval.
+const FIRST_RETRY: Duration = Duration::from_secs(5);
+
 /// Runs a round every `sync.interval` while unlocked (a changed interval restarts the wait).
-/// Returns when the configuration channel closes.
+/// After a round that failed to reach a relay, the next one comes sooner: 5 s, then doubling,
+/// never later than the interval, each wait spread by ±20 % so that devices that lost the
+/// same relay do not all return at once. Returns when the configuration channel closes.
 pub async fn run_schedule(coordinator: Arc<SyncCoordinator>, config: watch::Receiver<Arc<Config>>) {
     let locked = {
         let custody = Arc::clone(&coordinator.custody);
@@ -248,40 +260,65 @@ pub async fn run_schedule(coordinator: Arc<SyncCoordinator>, config: watch::Rece
     schedule(config, locked, move || {
         let coordinator = Arc::clone(&coordinator);
         async move {
-            coordinator.sync_now().await;
+            let outcome = coordinator.sync_now().await;
+            matches!(outcome.failure, Some((FailureKind::Network, _)))
         }
     })
     .await;
 }
 
-/// The timing of [`run_schedule`], apart from what a round does.
+/// The timing of [`run_schedule`], apart from what a round does; `round` says whether it
+/// failed in a way worth retrying soon.
 async fn schedule<F, Fut>(
     mut config: watch::Receiver<Arc<Config>>,
     is_locked: impl Fn() -> bool,
     mut round: F,
 ) where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = ()>,
+    Fut: std::future::Future<Output = bool>,
 {
+    let mut retry: Option<Duration> = None;
     loop {
         let interval = config.borrow_and_update().sync.schedule();
-        let wait = async {
-            match interval {
-                Some(interval) => tokio::time::sleep(interval).await,
+        let wait = match (interval, retry) {
+            (Some(interval), Some(retry)) => Some(jitter(retry.min(interval))),
+            (Some(interval), None) => Some(interval),
+            (None, _) => None,
+        };
+        let sleep = async {
+            match wait {
+                Some(wait) => tokio::time::sleep(wait).await,
                 None => std::future::pending().await,
             }
         };
         tokio::select! {
-            () = wait => {
+            () = sleep => {
                 if is_locked() {
                     tracing::debug!("scheduled sync skipped: locked");
+                } else if round().await {
+                    let next = retry.map_or(FIRST_RETRY, |previous| previous.saturating_mul(2));
+                    tracing::info!(retry_in_secs = next.as_secs(), "sync failed; retrying");
+                    retry = Some(next);
                 } else {
-                    round().await;
+                    retry = None;
                 }
             }
             changed = config.changed() => if changed.is_err() { return },
         }
     }
+}
+
+/// `wait` spread uniformly over ±20 %.
+fn jitter(wait: Duration) -> Duration {
+    let mut byte = [0u8; 2];
+    let random = if getrandom::fill(&mut byte).is_ok() {
+        u16::from_le_bytes(byte)
+    } else {
+        u16::MAX / 2
+    };
+    // 0.8 + 0.4 * random / 65535
+    let factor = 0.8 + 0.4 * f64::from(random) / f64::from(u16::MAX);
+    wait.mul_f64(factor)
 }
 
 #[cfg(test)]
@@ -305,7 +342,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn sync_now_reports_locked_and_not_wired_honestly() {
+    async fn sync_now_reports_locked_and_unregistered_relays_honestly() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (coordinator, custody) = setup(&dir).await;
         let outcome = coordinator.sync_now().await;
@@ -339,9 +376,9 @@ mod tests {
             .await
             .expect("relay");
         let outcome = coordinator.sync_now().await;
-        let (kind, message) = outcome.failure.expect("not wired");
+        let (kind, message) = outcome.failure.expect("a relay without an account fails");
         assert_eq!(kind, FailureKind::Failed);
-        assert!(message.contains("not wired"), "{message}");
+        assert!(message.contains("plog register"), "{message}");
         assert!(!outcome.report.ok);
     }
 
@@ -365,7 +402,7 @@ mod tests {
                 move || {
                     rounds.fetch_add(1, Ordering::SeqCst);
                     let _ = done_tx.send(tokio::time::Instant::now());
-                    async {}
+                    async { false }
                 }
             },
         ));
@@ -403,6 +440,44 @@ mod tests {
         config_tx.send_replace(Arc::new(config));
         tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
         assert_eq!(rounds.load(Ordering::SeqCst), before);
+        task.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_rounds_are_retried_sooner_with_growing_waits() {
+        let (done_tx, mut done) = tokio::sync::mpsc::unbounded_channel();
+        let mut config = Config::default();
+        config.sync.interval = Duration::from_secs(60);
+        let (_config_tx, config_rx) = watch::channel(Arc::new(config));
+        let failures = Arc::new(std::sync::atomic::AtomicU32::new(3));
+        let task = tokio::spawn(schedule(config_rx, || false, {
+            let failures = Arc::clone(&failures);
+            move || {
+                let _ = done_tx.send(tokio::time::Instant::now());
+                let failing = failures
+                    .fetch_update(
+                        std::sync::atomic::Ordering::SeqCst,
+                        std::sync::atomic::Ordering::SeqCst,
+                        |n| n.checked_sub(1),
+                    )
+                    .is_ok();
+                async move { failing }
+            }
+        }));
+        let mut at = done.recv().await.expect("first round");
+        // Three failing rounds: the waits after them are 5, 10 and 20 s, each within ±20 %.
+        for expected in [5.0, 10.0, 20.0] {
+            let next = done.recv().await.expect("a retry");
+            let waited = (next - at).as_secs_f64();
+            assert!(
+                waited >= expected * 0.8 - 0.01 && waited <= expected * 1.2 + 0.01,
+                "waited {waited} s, expected about {expected} s"
+            );
+            at = next;
+        }
+        // The round after them succeeded: back to the interval.
+        let next = done.recv().await.expect("a scheduled round");
+        assert_eq!(next - at, Duration::from_secs(60));
         task.abort();
     }
 }

@@ -1,17 +1,25 @@
-//! Sync with the relays: the round entry point ([`run_round`]), one round at a time
-//! ([`coordinator`]), and the schedule ([`coordinator::run_schedule`]).
+//! Sync with the relays: one round ([`run_round`]) pushes and pulls every volume by revision
+//! with every configured relay, one round at a time ([`coordinator`]), on demand and on a
+//! schedule with backoff after failures ([`coordinator::run_schedule`]).
 //!
-//! **Not wired yet.** [`run_round`] is the seam where the sync engine goes: push local
-//! revisions and tombstones the store marks pending, pull newer revisions, keep the manifest,
-//! using the relay client (`crate::relay_client`) and the store API documented in
-//! [`crate::store`]. Until then a round with configured relays fails with
-//! [`SyncError::NotWired`]; with no relay there is nothing to do and the round succeeds.
+//! Per relay, a round: lists the relay's volumes; brings the owner **manifest** up to date
+//! first (a newer one is downloaded, its owner tag and AEAD checked, and accepted only if
+//! nothing in it went backwards); then decides for every volume ([`plan`]) whether to push,
+//! pull, delete, record or refuse, and carries that out; finally, if anything changed, writes
+//! and pushes the next manifest. Downloads are installed by the store only after the owner
+//! tag, the wrapped key and the whole AEAD stream verify, so a revision without a valid owner
+//! tag never replaces anything. Conflicts are recorded and reported, never resolved by
+//! overwriting; rollbacks (a relay serving less than it served before, or less than the
+//! manifest records) are refused.
 
 pub mod coordinator;
+mod engine;
+mod manifest_io;
+mod plan;
 
 use std::sync::Arc;
 
-use plog_ipc_schema::dbus::sync::SyncReport;
+use plog_ipc_schema::dbus::sync::{RelayFailure, SyncReport};
 
 use crate::custody::UnlockedKeys;
 use crate::relay_links::RelayLinks;
@@ -43,9 +51,6 @@ impl std::fmt::Debug for SyncContext<'_> {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SyncError {
-    /// The sync engine is not part of this build yet.
-    #[error("sync with relays is not wired yet in this version of plogd")]
-    NotWired,
     /// Relays could not be reached.
     #[error("{0}")]
     Network(String),
@@ -57,16 +62,51 @@ pub enum SyncError {
     Store(#[from] StoreError),
 }
 
-/// Runs one sync round. The report's timestamps are filled in by the caller.
+/// What a round found.
+#[derive(Debug, Clone, Default)]
+pub struct RoundResult {
+    /// The report.
+    pub report: SyncReport,
+    /// Whether some relay could not be reached (worth retrying soon).
+    pub unreachable: bool,
+}
+
+/// Runs one sync round with every relay in turn. The report's timestamps are filled in by the
+/// caller; a relay that fails is reported in `failures` and the others still sync.
 ///
 /// # Errors
-/// [`SyncError`]; currently [`SyncError::NotWired`] whenever a relay is configured.
-pub async fn run_round(context: SyncContext<'_>) -> Result<SyncReport, SyncError> {
-    if context.relays.is_empty() {
-        return Ok(SyncReport {
-            ok: true,
-            ..SyncReport::default()
-        });
+/// [`SyncError::Store`] if the local store fails (the round stops: nothing can be trusted).
+pub async fn run_round(context: SyncContext<'_>) -> Result<RoundResult, SyncError> {
+    let mut report = SyncReport {
+        ok: true,
+        ..SyncReport::default()
+    };
+    let mut unreachable = false;
+    for relay in &context.relays {
+        if relay.account.is_none() {
+            report.failures.push(RelayFailure {
+                relay: relay.origin.clone(),
+                message: "no account at this relay yet; run `plog register --system` (or \
+                          `--friend`)"
+                    .to_owned(),
+            });
+            continue;
+        }
+        match engine::sync_relay(&context, relay, &mut report).await {
+            Ok(()) => {}
+            Err(engine::RelayRoundError::Store(error)) => return Err(SyncError::Store(error)),
+            Err(engine::RelayRoundError::Relay { message, retryable }) => {
+                unreachable |= retryable;
+                report.failures.push(RelayFailure {
+                    relay: relay.origin.clone(),
+                    message,
+                });
+            }
+        }
     }
-    Err(SyncError::NotWired)
+    report.ok = report.conflicts.is_empty() && report.failures.is_empty();
+    Ok(RoundResult {
+        report,
+        unreachable,
+    })
 }

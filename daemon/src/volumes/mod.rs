@@ -4,7 +4,8 @@
 //!
 //! Revision and epoch rules (docs/PROTOCOL.md §9, §11.5): a new volume gets a random id,
 //! revision 1 and key epoch 1 with a fresh volume key; each later revision is the previous
-//! local revision + 1 under the same epoch and the same volume key (grantees hold one key per
+//! local revision + 1 (or the same number, while no relay has that revision yet) under the
+//! same epoch and the same volume key (grantees hold one key per
 //! epoch; a new epoch is started only by revocation, in the sharing code). Every revision
 //! carries a freshly wrapped owner copy of the key and an owner tag over header and digest.
 
@@ -92,9 +93,17 @@ pub async fn put(
                 .owner()
                 .unwrap(current.id.as_bytes(), current.key_epoch, &current.owner_key)
                 .map_err(|_| tampered(current))?;
+            // A revision no relay has yet is replaced under its own number, so that the next
+            // push is still the relay's revision + 1 (its compare-and-swap rule).
+            let pushed = store.highest_remote_revision(current.id).await?;
+            let revision = if current.revision > pushed && !current.deleted {
+                current.revision
+            } else {
+                current.revision + 1
+            };
             (
                 current.id,
-                current.revision + 1,
+                revision,
                 current.key_epoch,
                 Some(current.revision),
                 vek,
