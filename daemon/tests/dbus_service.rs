@@ -11,13 +11,17 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use plog_daemon::daemon::{Logind, StartOptions, start};
 use plog_daemon::paths::Paths;
+use plog_daemon::store::{NewRelay, RelayUpdate};
+use plog_ipc_schema::CertPin;
 use plog_ipc_schema::dbus::identity::StatusReport;
+use plog_ipc_schema::dbus::relays::RelayAccount;
 use plog_ipc_schema::dbus::sync::SyncReport;
 use plog_ipc_schema::dbus::volumes::{LocalVolume, SyncState};
 use plog_ipc_schema::dbus::{
     BUS_NAME, DaemonError, FriendsProxy, IdentityProxy, OBJECT_PATH, RelaysProxy, SharingProxy,
     SyncProxy, VolumesProxy, interfaces,
 };
+use plog_ipc_schema::http::accounts::AccountKind;
 use zbus::Fd;
 
 use common::PrivateBus;
@@ -32,6 +36,17 @@ fn paths_in(dir: &std::path::Path) -> Paths {
     std::fs::create_dir_all(paths.config_dir()).expect("config dir");
     std::fs::write(&paths.config_file, CONFIG).expect("config");
     paths
+}
+
+/// An `https://` origin on the loopback interface where nothing listens: connecting fails at
+/// once, without any name lookup.
+fn closed_origin() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("address")
+        .port();
+    format!("https://127.0.0.1:{port}")
 }
 
 /// The read end of a pipe that holds `bytes` and then ends.
@@ -273,10 +288,7 @@ async fn the_served_object_matches_the_proxies() {
         ("Sharing.List", sharing.list().await.map(drop)),
         ("Incoming", sharing.incoming("").await.map(drop)),
         ("View", sharing.view("bob", "front", output().0).await),
-        (
-            "Probe",
-            relays.probe("https://relay.example").await.map(drop),
-        ),
+        ("Probe", relays.probe(&closed_origin()).await.map(drop)),
         ("Trust", relays.trust("", "sha256:00").await.map(drop)),
         ("Move", relays.move_relay("a", "b").await.map(drop)),
         (
@@ -480,6 +492,167 @@ async fn init_lock_unlock_and_volumes_through_the_proxies() {
             .is_err(),
         "the name is released on shutdown"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_methods_refuse_bad_requests_before_the_network() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bus = PrivateBus::start(dir.path());
+    let running = start(
+        StartOptions::new(paths_in(&dir.path().join("home")))
+            .with_bus_address(bus.address())
+            .with_logind(Logind::Off),
+    )
+    .await
+    .expect("daemon starts");
+    let client = bus.connect().await;
+    let identity = IdentityProxy::new(&client).await.expect("identity");
+    let relays = RelaysProxy::new(&client).await.expect("relays");
+    let pin = CertPin::from_digest([7; 32]).to_string();
+    let closed = closed_origin();
+
+    // Probing needs no identity; an unreachable relay is a network error.
+    assert!(matches!(
+        relays.probe(&closed).await,
+        Err(DaemonError::Network(_))
+    ));
+    assert!(matches!(
+        relays.probe("http://127.0.0.1:1").await,
+        Err(DaemonError::InvalidArgument(_))
+    ));
+    // Adding adopts the account of the derived key, so it needs the identity.
+    assert!(matches!(
+        relays.add(&closed, &pin).await,
+        Err(DaemonError::NotInitialized(_))
+    ));
+    let (phrase_out, _) = output();
+    identity.init(input(b"pw"), phrase_out).await.expect("init");
+
+    match relays.add("http://127.0.0.1:1", &pin).await {
+        Err(DaemonError::InvalidArgument(message)) => {
+            assert!(message.contains("https://"), "{message}");
+        }
+        other => panic!("plain http is refused: {other:?}"),
+    }
+    assert!(matches!(
+        relays.add(&closed, &pin).await,
+        Err(DaemonError::Network(_))
+    ));
+    assert_eq!(relays.list().await.expect("list"), "[]", "nothing stored");
+
+    // Without a relay there is nothing to register at or to act on.
+    for result in [
+        relays.register("", "system", "").await,
+        relays.set_handle("", "alice").await,
+        relays.release_handle("").await,
+        relays.delete_account("").await,
+        relays.trust(&closed, &pin).await,
+        relays.move_relay(&closed, "https://127.0.0.1:2").await,
+    ] {
+        match result {
+            Err(DaemonError::NotFound(message)) => {
+                assert!(message.contains("relay"), "{message}");
+            }
+            other => panic!("expected NotFound, got {other:?}"),
+        }
+    }
+    assert!(matches!(
+        relays.register("", "boss", "").await,
+        Err(DaemonError::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        relays.register("", "system", "no spaces").await,
+        Err(DaemonError::InvalidArgument(_))
+    ));
+
+    // Two relays stored directly (no relay needed for these checks), one with an account.
+    let store = &running.state().store;
+    let other = "https://127.0.0.1:2".to_owned();
+    for origin in [&closed, &other] {
+        store
+            .add_relay(NewRelay {
+                origin: origin.clone(),
+                pin: CertPin::from_digest([7; 32]),
+                name: None,
+                account: None,
+            })
+            .await
+            .expect("relay");
+    }
+    store
+        .update_relay(
+            &other,
+            RelayUpdate {
+                account: Some(Some(RelayAccount {
+                    user_id: uuid::Uuid::from_u128(42),
+                    kind: AccountKind::System,
+                    handle: None,
+                })),
+                ..RelayUpdate::default()
+            },
+        )
+        .await
+        .expect("account");
+    match relays.register("", "system", "").await {
+        Err(DaemonError::InvalidArgument(message)) => {
+            assert!(
+                message.contains(&closed) && message.contains(&other),
+                "{message}"
+            );
+        }
+        other => panic!("\"\" with two relays is ambiguous: {other:?}"),
+    }
+    match relays.register(&format!("{other}/"), "system", "").await {
+        Err(DaemonError::Conflict(message)) => {
+            assert!(
+                message.contains("00000000-0000-0000-0000-00000000002a"),
+                "{message}"
+            );
+        }
+        other => panic!("an installation registers once per relay: {other:?}"),
+    }
+    match relays.set_handle(&closed, "alice").await {
+        Err(DaemonError::NotFound(message)) => {
+            assert!(message.contains("plog register"), "{message}");
+        }
+        other => panic!("no account yet: {other:?}"),
+    }
+    assert!(matches!(
+        relays.move_relay(&closed, &other).await,
+        Err(DaemonError::Conflict(_))
+    ));
+    assert!(matches!(
+        relays.move_relay(&closed, &format!("{closed}/")).await,
+        Err(DaemonError::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        relays.add(&other, &pin).await,
+        Err(DaemonError::Conflict(_))
+    ));
+    // A named relay is resolved, then the unreachable relay is reported as such.
+    assert!(matches!(
+        relays.trust(&format!("{closed}/"), &pin).await,
+        Err(DaemonError::Network(_))
+    ));
+    relays.remove(&other).await.expect("remove");
+    assert!(matches!(
+        relays.delete_account(&other).await,
+        Err(DaemonError::NotFound(_))
+    ));
+
+    // Locked: everything but probing and listing waits for `plog unlock`.
+    identity.lock().await.expect("lock");
+    assert!(matches!(
+        relays.add(&other, &pin).await,
+        Err(DaemonError::Locked(_))
+    ));
+    assert!(matches!(
+        relays.register("", "system", "").await,
+        Err(DaemonError::Locked(_))
+    ));
+    assert!(relays.list().await.is_ok());
+
+    running.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

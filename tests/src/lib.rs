@@ -11,3 +11,4 @@ pub mod nats;
 pub mod postgres;
 pub mod relay;
 pub mod relay_process;
+pub mod session_bus;

@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | Identity | [`identity`] | complete |
 //! | Volumes | [`volumes`] | complete |
-//! | Relays | [`relays`] | `List`, `Remove` complete; the network methods are stubs |
+//! | Relays | [`relays`] | complete |
 //! | Sync | [`sync`] | complete around the [`crate::sync`] entry point, which is a stub |
 //! | Friends | [`friends`] | stubs |
 //! | Sharing | [`sharing`] | stubs |

@@ -1,13 +1,16 @@
 //! `org.plurallog.Daemon1.Relays`.
 //!
-//! `List` and `Remove` work on the store. `Probe`, `Add`, `Trust`, `Move`, `Register`,
-//! `SetHandle`, `ReleaseHandle` and `DeleteAccount` need the relay client and are **not wired yet**: each checks the caller and its arguments
-//! and then calls the matching function in [`network`], which fails with
-//! `Failed("… not wired yet")`. Wiring them means replacing those function bodies (the
-//! store side exists: [`crate::store::Store::add_relay`], `update_relay`, `move_relay`).
+//! `List` and `Remove` work on the store alone. The other methods check the caller and their
+//! arguments here and then talk to the relay through [`network`].
+//!
+//! Everything but `Probe` and `List` needs an initialized, unlocked identity (`Locked` /
+//! `NotInitialized` otherwise). For `Add` that is deliberate: adding a relay adopts the
+//! existing account of the derived key (DESIGN §6.1), which a locked daemon could not do, and
+//! adding silently without it would surprise a person who just restored their identity.
 
 use std::sync::Arc;
 
+use plog_crypto::identity::normalize_origin;
 use plog_ipc_schema::CertPin;
 use plog_ipc_schema::dbus::DaemonError;
 use zbus::Connection;
@@ -30,7 +33,9 @@ impl RelaysInterface {
     }
 }
 
-/// The relay a `relay` argument names: its origin, or `""` for the only configured relay.
+/// The relay a `relay` argument names: its origin (as stored, or written any way that
+/// normalises to it, e.g. with a trailing `/` or the default port), or `""` for the only
+/// configured relay.
 ///
 /// # Errors
 /// `NotFound` for an unknown origin or when none is configured; `InvalidArgument` for `""`
@@ -44,14 +49,26 @@ pub async fn resolve_relay(store: &Store, relay: &str) -> Result<RelayRecord, Da
             )),
             1 => Ok(relays.remove(0)),
             n => Err(DaemonError::InvalidArgument(format!(
-                "{n} relays are configured; name one of them"
+                "{n} relays are configured ({}); name one of them",
+                relays
+                    .iter()
+                    .map(|r| r.origin.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))),
         };
     }
-    store
-        .relay(relay)
-        .await?
-        .ok_or_else(|| DaemonError::NotFound(format!("no relay {relay} is configured")))
+    if let Some(record) = store.relay(relay).await? {
+        return Ok(record);
+    }
+    if let Ok(origin) = normalize_origin(relay)
+        && let Some(record) = store.relay(&origin).await?
+    {
+        return Ok(record);
+    }
+    Err(DaemonError::NotFound(format!(
+        "no relay {relay} is configured"
+    )))
 }
 
 fn parse_pin(pin: &str) -> Result<CertPin, DaemonError> {
@@ -103,6 +120,7 @@ impl RelaysInterface {
         self.state.keys()?;
         let record = resolve_relay(&self.state.store, relay).await?;
         self.state.store.remove_relay(&record.origin).await?;
+        self.state.sync.links().forget(&record.origin);
         Ok(())
     }
 
@@ -175,9 +193,9 @@ impl RelaysInterface {
         let _call = self.state.admit(connection, &header).await?;
         let handle = plog_ipc_schema::Handle::parse(handle)
             .map_err(|e| DaemonError::InvalidArgument(format!("invalid handle: {e}")))?;
-        let keys = self.state.keys()?;
+        self.state.keys()?;
         let record = resolve_relay(&self.state.store, relay).await?;
-        network::set_handle(&self.state, keys, record, handle).await
+        network::set_handle(&self.state, record, handle).await
     }
 
     async fn release_handle(
@@ -187,9 +205,9 @@ impl RelaysInterface {
         relay: &str,
     ) -> Result<String, DaemonError> {
         let _call = self.state.admit(connection, &header).await?;
-        let keys = self.state.keys()?;
+        self.state.keys()?;
         let record = resolve_relay(&self.state.store, relay).await?;
-        network::release_handle(&self.state, keys, record).await
+        network::release_handle(&self.state, record).await
     }
 
     async fn delete_account(
@@ -205,116 +223,4 @@ impl RelaysInterface {
     }
 }
 
-/// The network side of the Relays interface. **Stubs**: the relay client replaces these
-/// bodies. Arguments arrive checked (caller admitted, pin and kind parsed, relay resolved,
-/// keys unlocked).
-pub mod network {
-    use std::sync::Arc;
-
-    use plog_ipc_schema::dbus::DaemonError;
-    use plog_ipc_schema::http::accounts::AccountKind;
-    use plog_ipc_schema::{CertPin, Handle};
-
-    use crate::custody::UnlockedKeys;
-    use crate::service::DaemonState;
-    use crate::service::errors::not_wired;
-    use crate::store::RelayRecord;
-
-    /// Connects to `url` untrusted and returns JSON `RelayProbe`.
-    ///
-    /// # Errors
-    /// Not wired yet.
-    pub async fn probe(_state: &DaemonState, _url: &str) -> Result<String, DaemonError> {
-        Err(not_wired("probing a relay"))
-    }
-
-    /// Adds the relay at `url` pinned to `pin`, adopting an existing account of the derived
-    /// key; returns JSON `RelayEntry`.
-    ///
-    /// # Errors
-    /// Not wired yet.
-    pub async fn add(
-        _state: &DaemonState,
-        _keys: Arc<UnlockedKeys>,
-        _url: &str,
-        _pin: CertPin,
-    ) -> Result<String, DaemonError> {
-        Err(not_wired("adding a relay"))
-    }
-
-    /// Re-pins `relay` to `pin`; returns JSON `RelayEntry`.
-    ///
-    /// # Errors
-    /// Not wired yet.
-    pub async fn trust(
-        _state: &DaemonState,
-        _relay: RelayRecord,
-        _pin: CertPin,
-    ) -> Result<String, DaemonError> {
-        Err(not_wired("re-pinning a relay"))
-    }
-
-    /// Re-points `relay` to origin `new`; returns JSON `RelayEntry`.
-    ///
-    /// # Errors
-    /// Not wired yet.
-    pub async fn move_relay(
-        _state: &DaemonState,
-        _relay: RelayRecord,
-        _new: &str,
-    ) -> Result<String, DaemonError> {
-        Err(not_wired("moving a relay"))
-    }
-
-    /// Registers and activates an account of `kind`; returns JSON `RelayEntry`.
-    ///
-    /// # Errors
-    /// Not wired yet.
-    pub async fn register(
-        _state: &DaemonState,
-        _keys: Arc<UnlockedKeys>,
-        _relay: RelayRecord,
-        _kind: AccountKind,
-        _handle: Option<Handle>,
-    ) -> Result<String, DaemonError> {
-        Err(not_wired("registering at a relay"))
-    }
-
-    /// Sets the account's handle at `relay`; returns JSON `RelayEntry`.
-    ///
-    /// # Errors
-    /// Not wired yet.
-    pub async fn set_handle(
-        _state: &DaemonState,
-        _keys: Arc<UnlockedKeys>,
-        _relay: RelayRecord,
-        _handle: Handle,
-    ) -> Result<String, DaemonError> {
-        Err(not_wired("setting a handle"))
-    }
-
-    /// Gives up the account's handle at `relay`; returns JSON `RelayEntry`.
-    ///
-    /// # Errors
-    /// Not wired yet.
-    pub async fn release_handle(
-        _state: &DaemonState,
-        _keys: Arc<UnlockedKeys>,
-        _relay: RelayRecord,
-    ) -> Result<String, DaemonError> {
-        Err(not_wired("releasing a handle"))
-    }
-
-    /// Deletes the account at `relay` (fresh challenge), then forgets it locally
-    /// (`Store::update_relay` with `account: Some(None)`); returns JSON `RelayEntry`.
-    ///
-    /// # Errors
-    /// Not wired yet.
-    pub async fn delete_account(
-        _state: &DaemonState,
-        _keys: Arc<UnlockedKeys>,
-        _relay: RelayRecord,
-    ) -> Result<String, DaemonError> {
-        Err(not_wired("deleting an account"))
-    }
-}
+pub mod network;

@@ -152,6 +152,58 @@ impl Store {
         Ok(record)
     }
 
+    /// Forgets the account at `origin` after it was deleted there, together with everything
+    /// the sync bookkeeping believed that relay held: every live volume becomes pending there
+    /// with no remote revision (so a later account starts from nothing, instead of taking the
+    /// empty relay for a rollback), and tombstones no longer wait for that relay.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] if the relay is not configured.
+    pub async fn forget_relay_account(&self, origin: &str) -> Result<RelayRecord, StoreError> {
+        let now = to_i64(now(), "time")?;
+        let (record, removed_files) = {
+            let _turn = self.inner.writer.lock().await;
+            let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+            let cleared = sqlx::query(
+                "UPDATE relays SET account_user_id = NULL, account_kind = NULL, \
+                 account_handle = NULL WHERE origin = $1",
+            )
+            .bind(origin)
+            .execute(&mut *tx)
+            .await?;
+            if cleared.rows_affected() == 0 {
+                return Err(StoreError::NotFound(format!(
+                    "no relay {origin} is configured"
+                )));
+            }
+            sqlx::query(
+                "DELETE FROM volume_sync WHERE relay = $1 \
+                 AND volume_id IN (SELECT id FROM volumes WHERE deleted = 1)",
+            )
+            .bind(origin)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE volume_sync SET remote_revision = NULL, state = 'pending', \
+                 last_error = NULL, updated_at = $2 WHERE relay = $1",
+            )
+            .bind(origin)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let files = Self::forget_settled_tombstones(&mut tx).await?;
+            let row = sqlx::query(select_relays!("WHERE origin = $1"))
+                .bind(origin)
+                .fetch_one(&mut *tx)
+                .await?;
+            let record = relay_from_row(&row)?;
+            tx.commit().await?;
+            (record, files)
+        };
+        self.remove_files(removed_files).await;
+        Ok(record)
+    }
+
     /// Re-points the relay at `old` to origin `new`; the identity origin (and so the key)
     /// stays, and the sync bookkeeping follows.
     ///

@@ -512,3 +512,72 @@ async fn relay_crud() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn forgetting_a_deleted_account_resets_what_the_relay_holds() {
+    let f = fixture().await;
+    for origin in ["https://a.example", "https://b.example"] {
+        f.store.add_relay(relay(origin)).await.expect("relay");
+    }
+    let account = plog_ipc_schema::dbus::relays::RelayAccount {
+        user_id: Uuid::from_u128(9),
+        kind: plog_ipc_schema::http::accounts::AccountKind::System,
+        handle: Some(plog_ipc_schema::Handle::parse("crew").expect("handle")),
+    };
+    f.store
+        .update_relay(
+            "https://a.example",
+            RelayUpdate {
+                account: Some(Some(account)),
+                ..RelayUpdate::default()
+            },
+        )
+        .await
+        .expect("account");
+    let front = put(&f, "front", b"x").await;
+    let members = put(&f, "members", b"y").await;
+    for (id, origin) in [
+        (front.id, "https://a.example"),
+        (front.id, "https://b.example"),
+        (members.id, "https://a.example"),
+        (members.id, "https://b.example"),
+    ] {
+        f.store.mark_pushed(id, origin, 1).await.expect("pushed");
+    }
+    f.store.mark_deleted(&vtype("members")).await.expect("rm");
+
+    let record = f
+        .store
+        .forget_relay_account("https://a.example")
+        .await
+        .expect("forget");
+    assert_eq!(record.account, None);
+    assert_eq!(record.pin, CertPin::from_digest([3; 32]), "the rest stays");
+    let statuses = f.store.volume_statuses().await.expect("statuses");
+    let front_status = statuses
+        .iter()
+        .find(|s| s.volume.id == front.id)
+        .expect("front");
+    for sync in &front_status.relays {
+        if sync.relay == "https://a.example" {
+            assert_eq!(sync.remote_revision, None);
+            assert_eq!(sync.state, SyncState::Pending);
+        } else {
+            assert_eq!(sync.remote_revision, Some(1), "other relays keep theirs");
+            assert_eq!(sync.state, SyncState::Synced);
+        }
+    }
+    let tomb = statuses
+        .iter()
+        .find(|s| s.volume.id == members.id)
+        .expect("the tombstone still waits for b");
+    let waiting: Vec<&str> = tomb.relays.iter().map(|s| s.relay.as_str()).collect();
+    assert_eq!(waiting, ["https://b.example"]);
+
+    let err = f
+        .store
+        .forget_relay_account("https://c.example")
+        .await
+        .expect_err("unknown relay");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+}

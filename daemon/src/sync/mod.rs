@@ -4,7 +4,7 @@
 //!
 //! Per relay, a round: lists the relay's volumes; brings the owner **manifest** up to date
 //! first (a newer one is downloaded, its owner tag and AEAD checked, and accepted only if
-//! nothing in it went backwards); then decides for every volume ([`plan`]) whether to push,
+//! nothing in it went backwards); then decides for every volume (`plan`) whether to push,
 //! pull, delete, record or refuse, and carries that out; finally, if anything changed, writes
 //! and pushes the next manifest. Downloads are installed by the store only after the owner
 //! tag, the wrapped key and the whole AEAD stream verify, so a revision without a valid owner
