@@ -80,6 +80,7 @@ impl FakeIdentity {
             relays: 0,
             syncing: false,
             last_sync_at: None,
+            last_sync_error: None,
         })
         .map_err(|e| DaemonError::Failed(e.to_string()))
     }

@@ -48,7 +48,7 @@ pub(crate) fn render(report: &StatusReport) -> String {
     let last_sync = report
         .last_sync_at
         .map_or_else(|| "never".to_owned(), output::utc_time);
-    output::fields(&[
+    let mut lines = vec![
         ("plogd", report.version.clone()),
         ("identity", identity),
         ("keys", keys),
@@ -56,7 +56,11 @@ pub(crate) fn render(report: &StatusReport) -> String {
         ("relays", report.relays.to_string()),
         ("sync", sync.to_owned()),
         ("last sync", last_sync),
-    ])
+    ];
+    if let Some(error) = &report.last_sync_error {
+        lines.push(("sync error", error.clone()));
+    }
+    output::fields(&lines)
 }
 
 #[cfg(test)]
@@ -73,6 +77,7 @@ mod tests {
             relays: 2,
             syncing: false,
             last_sync_at: Some(0),
+            last_sync_error: None,
         };
         assert_eq!(
             render(&report),

@@ -122,6 +122,7 @@ impl IdentityInterface {
             relays: u32::try_from(relays.len()).unwrap_or(u32::MAX),
             syncing: self.state.sync.is_running(),
             last_sync_at: self.state.sync.last_finished_at(),
+            last_sync_error: self.state.sync.last_error(),
         })
     }
 

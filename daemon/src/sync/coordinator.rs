@@ -59,6 +59,7 @@ pub enum SyncEvent {
 struct State {
     running: Option<broadcast::Sender<RoundOutcome>>,
     last_finished_at: Option<u64>,
+    last_error: Option<String>,
 }
 
 /// Runs sync rounds one at a time.
@@ -113,6 +114,12 @@ impl SyncCoordinator {
     #[must_use]
     pub fn last_finished_at(&self) -> Option<u64> {
         self.lock_state().last_finished_at
+    }
+
+    /// Why the last round failed, if it did.
+    #[must_use]
+    pub fn last_error(&self) -> Option<String> {
+        self.lock_state().last_error.clone()
     }
 
     /// Runs a round, or joins the running one, and returns its outcome.
@@ -217,6 +224,7 @@ impl SyncCoordinator {
         let sender = {
             let mut state = self.lock_state();
             state.last_finished_at = Some(finished_at);
+            state.last_error = outcome.failure.as_ref().map(|(_, message)| message.clone());
             state.running.take()
         };
         if let Some(sender) = sender {

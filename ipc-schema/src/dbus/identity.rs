@@ -67,6 +67,9 @@ pub struct StatusReport {
     /// When the last sync round finished, unix seconds (absent: never).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_at: Option<u64>,
+    /// Why the last sync round failed (absent: it succeeded, or none ran yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_error: Option<String>,
 }
 
 /// What `plog init --json` prints: `{"recovery_phrase": "w1 w2 …"}`. The CLI builds it from
@@ -99,6 +102,7 @@ mod tests {
             relays: 1,
             syncing: false,
             last_sync_at: None,
+            last_sync_error: None,
         };
         assert_eq!(
             round_trip(&status),
