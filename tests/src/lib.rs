@@ -7,6 +7,7 @@
 pub mod binaries;
 pub mod client;
 pub mod held;
+pub mod installation;
 pub mod nats;
 pub mod postgres;
 pub mod relay;

@@ -34,6 +34,15 @@ impl RelayProcess {
     /// # Panics
     /// If the binary cannot be built or started, or does not announce itself within 60 s.
     pub async fn start(data_dir: &Path, env: &[(&str, String)]) -> Self {
+        Self::start_listening(data_dir, "127.0.0.1:0", env).await
+    }
+
+    /// [`Self::start`] on the address `listen` (`IP:PORT`), e.g. to restart a relay where its
+    /// clients know it.
+    ///
+    /// # Panics
+    /// As [`Self::start`].
+    pub async fn start_listening(data_dir: &Path, listen: &str, env: &[(&str, String)]) -> Self {
         let program = binaries::path(binaries::RELAY).expect("plog-relay binary");
         let log_file = data_dir.join("relay-stderr.log");
         std::fs::create_dir_all(data_dir).expect("data dir");
@@ -44,7 +53,7 @@ impl RelayProcess {
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(listen)
             .env("RUST_LOG", "debug")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
