@@ -5,12 +5,14 @@
 
 use std::fs::File;
 use std::io::{self, Read};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use plog_ipc_schema::VolumeType;
 use plog_ipc_schema::dbus::volumes::{LocalVolume, SyncState};
 use serde::Serialize;
+use zbus::Fd;
 
 use crate::GlobalArgs;
 use crate::daemon::{Daemon, block_on, call, parse_reply};
@@ -73,10 +75,19 @@ fn parse_vtype(text: &str) -> Result<VolumeType, Error> {
         .map_err(|err| Error::Usage(format!("invalid volume type {text:?}: {err}")))
 }
 
+/// Where `put`'s content comes from.
+enum Source {
+    /// A regular file: its descriptor goes to the daemon as it is, which reads it at its own
+    /// pace and learns its size up front (no copy through a pipe, no spooling).
+    Regular(File),
+    /// Stdin, a FIFO or a device: copied into a pipe.
+    Stream(Box<dyn Read + Send>),
+}
+
 /// What `put` reads from.
 struct Input {
     /// The file or stdin.
-    source: Box<dyn Read + Send>,
+    source: Source,
     /// Its size, when known up front (a regular file).
     size: Option<u64>,
     /// Its name in messages.
@@ -96,7 +107,7 @@ impl std::fmt::Debug for Input {
 fn open_input(path: &Path) -> Result<Input, Error> {
     if path.as_os_str() == STDIO {
         return Ok(Input {
-            source: Box::new(io::stdin()),
+            source: Source::Stream(Box::new(io::stdin())),
             size: None,
             shown: "stdin".to_owned(),
         });
@@ -110,9 +121,16 @@ fn open_input(path: &Path) -> Result<Input, Error> {
     if metadata.is_dir() {
         return Err(Error::Usage(format!("{shown} is a directory")));
     }
+    if metadata.is_file() {
+        return Ok(Input {
+            source: Source::Regular(file),
+            size: Some(metadata.len()),
+            shown,
+        });
+    }
     Ok(Input {
-        source: Box::new(file),
-        size: metadata.is_file().then_some(metadata.len()),
+        source: Source::Stream(Box::new(file)),
+        size: None,
         shown,
     })
 }
@@ -128,15 +146,24 @@ fn put(volume_type: &str, path: &Path, global: &GlobalArgs) -> Result<(), Error>
     let bar = Bar::bytes(&format!("put {vtype}"), size, progress::wanted(global.json));
     let result = block_on(async {
         let volumes = Daemon::connect().await?.volumes().await?;
-        let (data_fd, feeder) = pipe::feed_from(source, bar.clone())?;
-        let json = call(METHOD, volumes.put(vtype.as_str(), data_fd)).await?;
-        let sent = feeder.finish().map_err(|err| {
-            Error::Failed(format!(
-                "sending {shown} to plogd failed ({err}); plogd may have stored only part of \
-                 it, so run the command again"
-            ))
-        })?;
-        Ok((json, sent))
+        match source {
+            Source::Regular(file) => {
+                let data_fd = Fd::from(OwnedFd::from(file));
+                let json = call(METHOD, volumes.put(vtype.as_str(), data_fd)).await?;
+                Ok((json, size.unwrap_or(0)))
+            }
+            Source::Stream(source) => {
+                let (data_fd, feeder) = pipe::feed_from(source, bar.clone())?;
+                let json = call(METHOD, volumes.put(vtype.as_str(), data_fd)).await?;
+                let sent = feeder.finish().map_err(|err| {
+                    Error::Failed(format!(
+                        "sending {shown} to plogd failed ({err}); plogd may have stored only \
+                         part of it, so run the command again"
+                    ))
+                })?;
+                Ok((json, sent))
+            }
+        }
     });
     bar.finish();
     let (json, sent) = result?;
