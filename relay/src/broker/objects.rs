@@ -56,7 +56,7 @@ const READ_AHEAD_CHUNKS: usize = 2;
 /// relay leaves nothing behind for longer).
 const READER_INACTIVE_THRESHOLD: Duration = Duration::from_secs(60);
 
-/// A stored object being read, chunk by chunk, with at most [`READ_AHEAD_CHUNKS`] fetched
+/// A stored object being read, chunk by chunk, with at most two chunks fetched
 /// ahead: through [`futures_util::Stream`] of [`Bytes`] (each chunk as the broker sent it, no
 /// copy) or through [`AsyncRead`].
 ///
@@ -489,7 +489,7 @@ impl Broker {
         .await
     }
 
-    /// A consumer of the chunks of object `nuid`, pulled [`READ_AHEAD_CHUNKS`] at a time.
+    /// A consumer of the chunks of object `nuid`, pulled `READ_AHEAD_CHUNKS` at a time.
     async fn chunk_feed(&self, nuid: &str) -> Result<ChunkFeed, BrokerError> {
         let config = pull::Config {
             filter_subject: format!("$O.{}.C.{nuid}", self.volumes_bucket),
