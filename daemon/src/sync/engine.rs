@@ -156,7 +156,7 @@ impl RelayRound<'_, '_> {
             .values()
             .find(|entry| entry.vtype.as_str() == "manifest")
             .cloned();
-        let mut manifest = self.sync_manifest_down(manifest_entry.as_ref()).await?;
+        let manifest = self.sync_manifest_down(manifest_entry.as_ref()).await?;
 
         let statuses = self.store().volume_statuses().await?;
         let mut plans = Vec::new();
@@ -212,11 +212,9 @@ impl RelayRound<'_, '_> {
         }
 
         if self.problems == 0 {
-            manifest = self
-                .sync_manifest_up(manifest, manifest_entry.as_ref())
+            self.sync_manifest_up(manifest, manifest_entry.as_ref())
                 .await?;
         }
-        drop(manifest);
         Ok(())
     }
 
@@ -278,17 +276,19 @@ impl RelayRound<'_, '_> {
 
     /// Downloads the relay's manifest into memory and verifies it.
     async fn download_manifest(&self, entry: &VolumeEntry) -> Result<Manifest, RelayRoundError> {
-        let mut sealed = Vec::new();
-        let meta = self
-            .client
-            .get_volume(entry.volume_id, &mut sealed)
-            .await
-            .map_err(|error| relay_error(&error))?;
-        if sealed.len() > MAX_MANIFEST_LEN * 2 {
-            return Err(RelayRoundError::refused(
-                "the relay's manifest is too large".to_owned(),
-            ));
+        // The relay chooses what it sends: the download is held in memory only up to the
+        // largest sealed manifest (padding included), and refused beyond it.
+        let too_large = || RelayRoundError::refused("the relay's manifest is too large".to_owned());
+        if entry.padded_size > MAX_SEALED_MANIFEST_LEN {
+            return Err(too_large());
         }
+        let mut sink = BoundedBuffer::default();
+        let meta = match self.client.get_volume(entry.volume_id, &mut sink).await {
+            Ok(meta) => meta,
+            Err(_) if sink.overflowed => return Err(too_large()),
+            Err(error) => return Err(relay_error(&error)),
+        };
+        let sealed = sink.bytes;
         let ReaderMaterial::Owner {
             owner_tag,
             owner_key,
@@ -314,7 +314,7 @@ impl RelayRound<'_, '_> {
         &mut self,
         current: Option<Manifest>,
         entry: Option<&VolumeEntry>,
-    ) -> Result<Option<Manifest>, RelayRoundError> {
+    ) -> Result<(), RelayRoundError> {
         let mut records = self.store().volumes().await?;
         for removed in &self.removed {
             if !records.iter().any(|record| record.id == removed.id) {
@@ -332,12 +332,9 @@ impl RelayRound<'_, '_> {
         let unchanged = current
             .as_ref()
             .is_some_and(|m| m.volumes == next.volumes && m.tombstones == next.tombstones);
-        let manifest = if unchanged {
-            current
-        } else {
+        if !unchanged {
             manifest_io::write_local(self.store(), &self.keys, &next).await?;
-            Some(next)
-        };
+        }
         let Some(status) = self
             .store()
             .volume_statuses()
@@ -345,7 +342,7 @@ impl RelayRound<'_, '_> {
             .into_iter()
             .find(|status| status.volume.vtype.as_str() == "manifest")
         else {
-            return Ok(manifest);
+            return Ok(());
         };
         let local = local_side(&status, self.origin());
         let action = decide(
@@ -353,8 +350,7 @@ impl RelayRound<'_, '_> {
             entry.map(remote_side).as_ref(),
             ManifestSays::default(),
         );
-        self.carry_out(Some(&status.volume), entry, action).await?;
-        Ok(manifest)
+        self.carry_out(Some(&status.volume), entry, action).await
     }
 
     async fn carry_out(
@@ -612,6 +608,46 @@ impl RelayRound<'_, '_> {
                 relay: self.origin().to_owned(),
                 message,
             });
+    }
+}
+
+/// The most bytes a sealed manifest may take: its plaintext limit, padded (PADMÉ adds at most
+/// about 1/16), plus chunk overhead, with room to spare.
+const MAX_SEALED_MANIFEST_LEN: u64 = 2 * MAX_MANIFEST_LEN as u64;
+
+/// An in-memory download sink that refuses to grow past [`MAX_SEALED_MANIFEST_LEN`].
+#[derive(Default)]
+struct BoundedBuffer {
+    bytes: Vec<u8>,
+    overflowed: bool,
+}
+
+impl tokio::io::AsyncWrite for BoundedBuffer {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if (self.bytes.len() + buf.len()) as u64 > MAX_SEALED_MANIFEST_LEN {
+            self.overflowed = true;
+            return std::task::Poll::Ready(Err(std::io::Error::other("manifest too large")));
+        }
+        self.bytes.extend_from_slice(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
     }
 }
 
