@@ -23,7 +23,7 @@
 //! Throughput is volume bytes (the sealed ciphertext, as stored and sent) per second in decimal
 //! megabytes (1 MB = 1,000,000 bytes). Every loop is bounded by a count or a deadline, and
 //! every stage by a timeout. `PLOG_BENCH_PARTS` (a comma-separated subset of `transfer`,
-//! `rates`, `memory`) runs only some parts.
+//! `rates`, `puts`, `memory`) runs only some parts.
 
 use std::error::Error;
 use std::future::Future;
@@ -1106,11 +1106,12 @@ async fn measure_memory(nats_url: &str, plaintext_len: usize) -> Res<Memory> {
 // ---------------------------------------------------------------------------------------------
 // Driver and summary
 
-/// Which parts to run: `PLOG_BENCH_PARTS`, a comma-separated subset of `transfer`, `rates` and
-/// `memory` (default: all three).
+/// Which parts to run: `PLOG_BENCH_PARTS`, a comma-separated subset of `transfer`, `rates`
+/// (logins, request/reply, database), `puts` (4 KiB puts) and `memory` (default: all four).
 struct Parts {
     transfer: bool,
     rates: bool,
+    puts: bool,
     memory: bool,
 }
 
@@ -1120,22 +1121,25 @@ impl Parts {
             return Ok(Self {
                 transfer: true,
                 rates: true,
+                puts: true,
                 memory: true,
             });
         };
         let mut parts = Self {
             transfer: false,
             rates: false,
+            puts: false,
             memory: false,
         };
         for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             match part {
                 "transfer" => parts.transfer = true,
                 "rates" => parts.rates = true,
+                "puts" => parts.puts = true,
                 "memory" => parts.memory = true,
                 other => {
                     return Err(format!(
-                        "PLOG_BENCH_PARTS: unknown part {other:?} (transfer, rates, memory)"
+                        "PLOG_BENCH_PARTS: unknown part {other:?} (transfer, rates, puts, memory)"
                     )
                     .into());
                 }
@@ -1240,9 +1244,9 @@ async fn run() -> Res<()> {
     };
 
     let mut rates = Vec::new();
-    if parts.rates {
-        // 64 accounts, each with its own HTTPS client (own connection), like 64 devices.
-        let mut clients = Vec::new();
+    // 64 accounts, each with its own HTTPS client (own connection), like 64 devices.
+    let mut clients = Vec::new();
+    if parts.rates || parts.puts {
         for _ in 0..CLIENTS {
             let http = client_trusting(relay.data_dir());
             let user = register_with(&http, &base, &origin, MasterSecret::generate()?).await?;
@@ -1253,8 +1257,12 @@ async fn run() -> Res<()> {
                 user: Arc::new(user),
             });
         }
+    }
+    if parts.rates {
         rates.extend(bounded("logins", measure_logins(cpu, &clients)).await?);
         rates.extend(bounded("request/reply", measure_request_reply(cpu, &nats.url())).await?);
+    }
+    if parts.puts {
         let small = bounded("4 KiB puts", measure_small_puts(cpu, &relay, &clients)).await?;
         let small_len = {
             let sample = seal_volume(
@@ -1275,6 +1283,8 @@ async fn run() -> Res<()> {
             )
             .await?,
         );
+    }
+    if parts.rates {
         rates.extend(bounded("database", measure_db(cpu)).await?);
     }
 
