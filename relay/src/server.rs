@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use axum_server::accept::NoDelayAcceptor;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
+use futures_util::StreamExt;
 use plog_crypto::SecretBytes;
 use thiserror::Error;
 use tokio::sync::Notify;
@@ -221,6 +222,9 @@ fn spawn_background(state: SharedState) -> Background {
     Background(vec![purge, expire, orphans])
 }
 
+/// Object deletions the purge task keeps in flight.
+const PURGES_IN_FLIGHT: usize = 8;
+
 /// Deletes queued objects (replaced revisions, deleted volumes and accounts). Idempotent: an
 /// object already gone counts as deleted.
 async fn purge_objects(state: &SharedState) {
@@ -233,15 +237,27 @@ async fn purge_objects(state: &SharedState) {
                 return;
             }
         };
-        let mut deleted = Vec::with_capacity(batch.len());
+        // A few deletions in flight at once: each is two round trips to the server.
+        let outcomes: Vec<_> = futures_util::stream::iter(batch)
+            .map(|key| async move {
+                let outcome = state.broker.delete_fresh_object(&key).await;
+                (key, outcome)
+            })
+            .buffer_unordered(PURGES_IN_FLIGHT)
+            .collect()
+            .await;
+        let mut deleted = Vec::with_capacity(outcomes.len());
         let mut failed = false;
-        for key in batch {
-            if let Err(error) = state.broker.delete_object(&key).await {
-                tracing::warn!(%error, "could not purge an object; will retry");
-                failed = true;
-                break;
+        for (key, outcome) in outcomes {
+            match outcome {
+                Ok(()) => deleted.push(key),
+                Err(error) => {
+                    if !failed {
+                        tracing::warn!(%error, "could not purge an object; will retry");
+                    }
+                    failed = true;
+                }
             }
-            deleted.push(key);
         }
         if let Err(error) = state.db.purge_done(&deleted).await {
             tracing::warn!(%error, "could not update the purge queue");

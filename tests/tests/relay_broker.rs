@@ -14,6 +14,7 @@ use plog_relay::broker::{
     Broker, BrokerError, BrokerOptions, EmbeddedNats, NatsSettings, ObjectReader,
 };
 use plog_tests::nats::NatsServer;
+use sha2::Digest;
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 use uuid::Uuid;
 
@@ -321,6 +322,54 @@ async fn deleting_is_idempotent() {
         .expect("get")
         .expect("present");
     assert_eq!(read_all(reader).await, b"again");
+}
+
+#[tokio::test]
+async fn fresh_objects_are_deleted_without_a_trace() {
+    let Some(server) = NatsServer::start_or_skip().await else {
+        return;
+    };
+    let broker = connect(&server).await;
+    let key = format!("{}/1/{}", Uuid::new_v4(), Uuid::new_v4().simple());
+    let bytes = pattern(2 * MIB + 17, 9);
+    let mut body = &bytes[..];
+    let stored = broker
+        .put_fresh_object(&key, &mut body)
+        .await
+        .expect("put a fresh object");
+    assert_eq!(stored.size, bytes.len() as u64);
+    let sha256: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+    assert_eq!(
+        stored.sha256, sha256,
+        "the digest is the object store's SHA-256"
+    );
+    let reader = broker
+        .get_object(&key)
+        .await
+        .expect("get")
+        .expect("present");
+    assert!(read_all(reader).await == bytes);
+    assert!(volume_stream_messages(&server).await > 1);
+
+    broker
+        .delete_fresh_object(&key)
+        .await
+        .expect("delete a fresh object");
+    assert!(broker.get_object(&key).await.expect("get").is_none());
+    assert!(broker.object_keys().await.expect("keys").is_empty());
+    assert_eq!(
+        volume_stream_messages(&server).await,
+        0,
+        "description and chunks are purged, no deletion marker is left"
+    );
+    broker
+        .delete_fresh_object(&key)
+        .await
+        .expect("deleting again succeeds");
+    broker
+        .delete_fresh_object("never/stored")
+        .await
+        .expect("deleting a missing object succeeds");
 }
 
 #[tokio::test]

@@ -1,12 +1,14 @@
 //! The body of a volume upload as an `AsyncRead` that checks it on the way through: the volume
-//! header must be the one the request announced, the size stays within the limit, and the
-//! digest is computed, all without buffering more than the header.
+//! header must be the one the request announced and the size stays within the limit, without
+//! buffering more than the header. The object store hashes the bytes it stores (SHA-256); a
+//! second hash here would cost a pass over every byte and protect nothing clients do not
+//! check end to end.
 
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use plog_crypto::volume::{VolumeDigest, VolumeDigester, VolumeHeader};
+use plog_crypto::volume::VolumeHeader;
 use plog_ipc_schema::error::ErrorCode;
 use tokio::io::{AsyncRead, ReadBuf};
 
@@ -23,7 +25,6 @@ pub(crate) struct CheckedUpload<R> {
     received: u64,
     header: Vec<u8>,
     header_checked: bool,
-    digester: VolumeDigester,
     failure: Option<ApiError>,
 }
 
@@ -36,7 +37,6 @@ impl<R> CheckedUpload<R> {
             received: 0,
             header: Vec::with_capacity(MAX_HEADER_LEN),
             header_checked: false,
-            digester: VolumeDigester::new(),
             failure: None,
         }
     }
@@ -46,9 +46,9 @@ impl<R> CheckedUpload<R> {
         self.failure.take()
     }
 
-    /// Bytes received and the digest of the whole body.
-    pub(crate) fn finish(self) -> (u64, VolumeDigest) {
-        (self.received, self.digester.finalize())
+    /// Bytes received.
+    pub(crate) fn received(&self) -> u64 {
+        self.received
     }
 
     fn fail(&mut self, error: ApiError) -> io::Error {
@@ -68,7 +68,6 @@ impl<R> CheckedUpload<R> {
                 ),
             ));
         }
-        self.digester.update(fresh);
         if !self.header_checked {
             let room = MAX_HEADER_LEN - self.header.len();
             self.header

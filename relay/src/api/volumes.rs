@@ -1,7 +1,7 @@
 //! Volumes: `GET /v1/volumes`, `PUT|GET|HEAD|DELETE /v1/volumes/{id}`.
 //!
-//! Upload commit rule: the body streams into a new object under a fresh key → its header, size
-//! and digest are checked on the way → one SQL transaction moves the revision (compare-and-swap
+//! Upload commit rule: the body streams into a new object under a fresh key → its header and
+//! size are checked on the way (the object store records its SHA-256) → one SQL transaction moves the revision (compare-and-swap
 //! on `If-Match`, epoch fencing, quota) and queues the replaced object for deletion. A crash at
 //! any point leaves at most an orphan object, never a row that points at missing data.
 
@@ -122,7 +122,8 @@ pub(crate) async fn put(
         )));
     }
     let max = state.config.limits.max_volume_bytes;
-    if let Some(length) = content_length(&request_headers)?
+    let length = content_length(&request_headers)?;
+    if let Some(length) = length
         && length > max
     {
         return Err(ApiError::new(
@@ -131,30 +132,39 @@ pub(crate) async fn put(
         ));
     }
     let owner = session.account.user_id;
-    // Cheap refusals before any byte is stored; the transaction checks again.
-    if let Some(current) = state.db.volume(volume_id).await? {
-        if current.owner_id != owner {
-            return Err(ApiError::not_found());
-        }
-        let stale = match upload.precondition {
-            Precondition::Create => true,
-            Precondition::Replace { revision } => revision != current.revision,
-        };
-        if stale {
-            return Err(crate::db::DbError::RevisionConflict {
-                current: Some(current.revision),
-            }
-            .into());
-        }
-        if upload.key_epoch < current.key_epoch {
-            return Err(crate::db::DbError::EpochFenced {
-                current: current.key_epoch,
-            }
-            .into());
-        }
-    } else if let Precondition::Replace { .. } = upload.precondition {
-        return Err(crate::db::DbError::RevisionConflict { current: None }.into());
+    // Refusals that need no bytes are checked before any byte is stored, so that a large
+    // upload that cannot commit is refused at once. For a small body, storing and discarding
+    // it costs less than this extra read costs every upload: it is checked only when the
+    // upload fails, and the client gets the same answer either way.
+    let checked_early = length.is_none_or(|length| length > SMALL_BODY);
+    if checked_early {
+        refuse_early(
+            &state,
+            volume_id,
+            owner,
+            upload.precondition,
+            upload.key_epoch,
+        )
+        .await?;
     }
+    // The answer for an upload that failed with `error`, as if the early checks had run.
+    let refusal = async |error: ApiError| -> ApiError {
+        if checked_early {
+            return error;
+        }
+        match refuse_early(
+            &state,
+            volume_id,
+            owner,
+            upload.precondition,
+            upload.key_epoch,
+        )
+        .await
+        {
+            Err(early) => early,
+            Ok(()) => error,
+        }
+    };
 
     let expected = VolumeHeader {
         volume_id: *volume_id.as_bytes(),
@@ -174,17 +184,17 @@ pub(crate) async fn put(
         .await;
     if let Some(refused) = reader.take_failure() {
         discard(&state, &object_key).await;
-        return Err(refused);
+        return Err(refusal(refused).await);
     }
     let stored = match stored {
-        Ok(size) => size,
+        Ok(stored) => stored,
         Err(error) => {
             discard(&state, &object_key).await;
             return Err(error.into());
         }
     };
-    let (received, digest) = reader.finish();
-    if stored != received {
+    let received = reader.received();
+    if stored.size != received {
         discard(&state, &object_key).await;
         return Err(ApiError::internal(
             "storing a volume",
@@ -200,7 +210,7 @@ pub(crate) async fn put(
         key_epoch: upload.key_epoch,
         size: received,
         object_key: object_key.clone(),
-        digest,
+        digest: stored.sha256,
         owner_tag: upload.owner_tag.as_bytes().to_vec(),
         owner_key: upload.owner_key.as_bytes().to_vec(),
         grantee_tags: upload
@@ -213,7 +223,7 @@ pub(crate) async fn put(
     };
     if let Err(error) = state.db.commit_volume(&commit).await {
         discard(&state, &object_key).await;
-        return Err(error.into());
+        return Err(refusal(error.into()).await);
     }
     state.purge.notify_one();
     tracing::info!(%volume_id, revision, size = received, "volume stored");
@@ -233,9 +243,51 @@ pub(crate) async fn put(
     Ok(response)
 }
 
+/// Bodies up to this size (by `Content-Length`) skip the early refusal checks of an upload.
+const SMALL_BODY: u64 = 64 * 1024;
+
+/// The checks of an upload that need no bytes: the volume belongs to someone else (404), the
+/// precondition is stale (409), or the key epoch is older than the stored one (409).
+async fn refuse_early(
+    state: &SharedState,
+    volume_id: Uuid,
+    owner: Uuid,
+    precondition: Precondition,
+    key_epoch: u64,
+) -> Result<(), ApiError> {
+    let Some(current) = state.db.volume(volume_id).await? else {
+        return match precondition {
+            Precondition::Create => Ok(()),
+            Precondition::Replace { .. } => {
+                Err(crate::db::DbError::RevisionConflict { current: None }.into())
+            }
+        };
+    };
+    if current.owner_id != owner {
+        return Err(ApiError::not_found());
+    }
+    let stale = match precondition {
+        Precondition::Create => true,
+        Precondition::Replace { revision } => revision != current.revision,
+    };
+    if stale {
+        return Err(crate::db::DbError::RevisionConflict {
+            current: Some(current.revision),
+        }
+        .into());
+    }
+    if key_epoch < current.key_epoch {
+        return Err(crate::db::DbError::EpochFenced {
+            current: current.key_epoch,
+        }
+        .into());
+    }
+    Ok(())
+}
+
 /// Best-effort removal of an object no row points at; cleanup finds it if this fails.
 async fn discard(state: &SharedState, object_key: &str) {
-    if let Err(error) = state.broker.delete_object(object_key).await {
+    if let Err(error) = state.broker.delete_fresh_object(object_key).await {
         tracing::warn!(%error, "could not remove an uncommitted upload; cleanup will");
     }
 }

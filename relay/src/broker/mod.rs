@@ -28,7 +28,7 @@ use tokio::sync::watch;
 
 pub use embedded::EmbeddedNats;
 pub use error::BrokerError;
-pub use objects::ObjectReader;
+pub use objects::{ObjectReader, StoredObject};
 pub use settings::{
     BrokerOptions, DEFAULT_OBJECT_CHUNK_SIZE, DEFAULT_REQUEST_TIMEOUT, NatsSettings,
 };

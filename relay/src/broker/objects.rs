@@ -222,6 +222,14 @@ fn check_key(key: &str) -> Result<(), BrokerError> {
     }
 }
 
+/// The chunk id (the object store's "nuid") of an object stored with
+/// [`Broker::put_fresh_object`]: 32 hex digits of SHA-256 over the key, so the chunks of a
+/// fresh key can be found from the key alone.
+fn fresh_chunk_id(key: &str) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    hex::encode(&digest[..16])
+}
+
 /// Base64url with padding, as the object store names its description subjects and digests.
 fn base64url_padded(bytes: &[u8]) -> String {
     let mut text = plog_ipc_schema::encoding::encode(bytes);
@@ -246,6 +254,15 @@ async fn read_chunk(
     Ok(chunk)
 }
 
+/// What [`Broker::put_fresh_object`] stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredObject {
+    /// Bytes stored.
+    pub size: u64,
+    /// SHA-256 of the bytes, as the object's description records it.
+    pub sha256: [u8; 32],
+}
+
 impl Broker {
     /// Stores the bytes of `body` as object `key`, replacing any object of that name, and
     /// returns the number of bytes stored.
@@ -264,13 +281,20 @@ impl Broker {
         key: &str,
         body: &mut (dyn AsyncRead + Send + Unpin),
     ) -> Result<u64, BrokerError> {
-        self.store_object(key, body, true).await
+        check_key(key)?;
+        let nuid = Uuid::new_v4().simple().to_string();
+        let stored = self.store_object(key, &nuid, body, true).await?;
+        Ok(stored.size)
     }
 
     /// Like [`Broker::put_object`] for a key no object has ever had (the relay names every
-    /// upload with a fresh UUID): it skips looking up an object to replace, one round trip to
-    /// the server per upload. Should the key exist after all, the old object's chunks stay
-    /// behind unreferenced until orphan cleanup.
+    /// upload with a fresh UUID), to be deleted with [`Broker::delete_fresh_object`].
+    ///
+    /// It skips looking up an object to replace, and it names the chunks after the key (see
+    /// [`fresh_chunk_id`]) so that deleting needs no lookup either: two round trips to the
+    /// server fewer per upload and replacement. Storing a key twice this way would mix both
+    /// objects' chunks; readers would then refuse the object (its chunks no longer match its
+    /// description).
     ///
     /// # Errors
     /// As [`Broker::put_object`].
@@ -278,28 +302,68 @@ impl Broker {
         &self,
         key: &str,
         body: &mut (dyn AsyncRead + Send + Unpin),
-    ) -> Result<u64, BrokerError> {
-        self.store_object(key, body, false).await
+    ) -> Result<StoredObject, BrokerError> {
+        check_key(key)?;
+        self.store_object(key, &fresh_chunk_id(key), body, false)
+            .await
+    }
+
+    /// Deletes an object stored with [`Broker::put_fresh_object`]: purges its description,
+    /// then its chunks, both named after the key, without reading the description first.
+    /// Deleting a missing object succeeds.
+    ///
+    /// An object of that key stored some other way loses its description here; its chunks,
+    /// no longer described, are left to [`Broker::purge_orphan_chunks`].
+    ///
+    /// # Errors
+    /// [`BrokerError::InvalidKey`], [`BrokerError::Unavailable`] or [`BrokerError::Object`]
+    /// if the description could not be purged (the chunks are then left in place too, so a
+    /// retry finds everything as it was).
+    pub async fn delete_fresh_object(&self, key: &str) -> Result<(), BrokerError> {
+        check_key(key)?;
+        let description = self.description_subject(key);
+        self.guarded(async {
+            self.volumes_stream
+                .purge()
+                .filter(&description)
+                .await
+                .map_err(|err| self.failed("deleting an object", &err))?;
+            self.purge_chunks(&format!(
+                "$O.{}.C.{}",
+                self.volumes_bucket,
+                fresh_chunk_id(key)
+            ))
+            .await;
+            Ok(())
+        })
+        .await
+    }
+
+    fn description_subject(&self, key: &str) -> String {
+        format!(
+            "$O.{}.M.{}",
+            self.volumes_bucket,
+            base64url_padded(key.as_bytes())
+        )
     }
 
     async fn store_object(
         &self,
         key: &str,
+        nuid: &str,
         body: &mut (dyn AsyncRead + Send + Unpin),
         may_replace: bool,
-    ) -> Result<u64, BrokerError> {
-        check_key(key)?;
-        let nuid = Uuid::new_v4().simple().to_string();
+    ) -> Result<StoredObject, BrokerError> {
         let chunk_subject = format!("$O.{}.C.{nuid}", self.volumes_bucket);
 
         let mut acks = VecDeque::with_capacity(ACKS_IN_FLIGHT);
         let stored = self
             .guarded(async {
-                let (size, chunks, digest) =
+                let (size, chunks, sha256) =
                     self.put_chunks(&chunk_subject, body, &mut acks).await?;
-                self.publish_description(key, &nuid, size, chunks, &digest, may_replace)
+                self.publish_description(key, nuid, size, chunks, &sha256, may_replace)
                     .await?;
-                Ok(size)
+                Ok(StoredObject { size, sha256 })
             })
             .await;
         if stored.is_err() {
@@ -427,13 +491,8 @@ impl Broker {
             .map_err(|err| BrokerError::Object(format!("encoding the description: {err}")))?;
         let mut headers = HeaderMap::new();
         headers.insert("Nats-Rollup", "sub");
-        let subject = format!(
-            "$O.{}.M.{}",
-            self.volumes_bucket,
-            base64url_padded(key.as_bytes())
-        );
         self.js
-            .publish_with_headers(subject, headers, payload.into())
+            .publish_with_headers(self.description_subject(key), headers, payload.into())
             .await
             .map_err(|err| self.publish_error("publishing the description", &err))?
             .await
