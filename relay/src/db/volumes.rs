@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::error::{Unique, unique_violation};
 use super::row::DbRow;
-use super::{Db, DbError, Precondition, base64url, id_text, to_i64};
+use super::{Db, DbError, Precondition, SqliteDb, base64url, id_text, to_i64};
 
 /// One volume's current revision, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +26,7 @@ pub struct VolumeRow {
     pub size: u64,
     /// Where the ciphertext is in the object store.
     pub object_key: String,
-    /// BLAKE2b-256 of the stored object.
+    /// SHA-256 of the stored object, as the object store's description records it.
     pub digest: [u8; 32],
     /// The owner tag of the revision.
     pub owner_tag: Vec<u8>,
@@ -76,7 +76,7 @@ pub struct VolumeCommit {
     /// Where the new object is; must differ from every other volume's and from the replaced
     /// one's.
     pub object_key: String,
-    /// BLAKE2b-256 of the new object.
+    /// SHA-256 of the new object, as the object store computed it while storing it.
     pub digest: [u8; 32],
     /// The owner tag.
     pub owner_tag: Vec<u8>,
@@ -174,6 +174,279 @@ impl VolumeRow {
                 tag,
             },
         )))
+    }
+}
+
+/// The checked values of a commit, as SQL binds them.
+struct CommitValues {
+    new_revision: i64,
+    key_epoch: i64,
+    size: i64,
+    quota: i64,
+    tags: String,
+    volume_id: String,
+    owner_id: String,
+}
+
+/// [`Db::commit_volume`] on PostgreSQL: one read-committed transaction; the account row's
+/// lock orders concurrent commits of one owner, the compare-and-swap on the volume row
+/// catches a concurrent commit of the same volume.
+async fn commit_postgres(
+    pool: &sqlx::PgPool,
+    commit: &VolumeCommit,
+    values: &CommitValues,
+) -> Result<Attempt<CommitOutcome>, DbError> {
+    let mut tx = pool.begin().await?;
+    let attempt = {
+        let current = sqlx::query(CURRENT_SQL)
+            .bind(&values.volume_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|row| Current::from_row(&row))
+            .transpose()?;
+        let replaced = check(commit, current.as_ref())?;
+        let delta = values.size - replaced.map_or(0, |current| current.padded_size);
+
+        // Account first, then volume: the same lock order as every other writer.
+        let charged = sqlx::query(
+            "UPDATE accounts SET storage_bytes = storage_bytes + $2 \
+             WHERE user_id = $1 AND ($2 <= 0 OR storage_bytes + $2 <= $3)",
+        )
+        .bind(&values.owner_id)
+        .bind(delta)
+        .bind(values.quota)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if charged == 0 {
+            // A writer that won a race meanwhile makes this a conflict, not a quota matter
+            // (the delta above came from the revision it replaced).
+            let now_current = sqlx::query(CURRENT_SQL)
+                .bind(&values.volume_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| Current::from_row(&row))
+                .transpose()?;
+            if now_current.as_ref().map(|c| (c.revision, c.padded_size))
+                != current.as_ref().map(|c| (c.revision, c.padded_size))
+            {
+                check(commit, now_current.as_ref())?;
+                return Err(DbError::RevisionConflict {
+                    current: now_current.map(|c| c.revision),
+                });
+            }
+            let used = sqlx::query("SELECT storage_bytes FROM accounts WHERE user_id = $1")
+                .bind(&values.owner_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| row.get_u64("storage_bytes"))
+                .transpose()?;
+            return Err(match used {
+                Some(used) => DbError::QuotaExceeded {
+                    used,
+                    quota: commit.quota_bytes,
+                },
+                None => DbError::NotFound,
+            });
+        }
+
+        let written = match replaced {
+            None => sqlx::query(
+                "INSERT INTO volumes (volume_id, owner_id, vtype, revision, key_epoch, \
+                 padded_size, object_key, digest, owner_tag, owner_key, grantee_tags, \
+                 updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(&values.volume_id)
+            .bind(&values.owner_id)
+            .bind(&commit.vtype)
+            .bind(values.new_revision)
+            .bind(values.key_epoch)
+            .bind(values.size)
+            .bind(&commit.object_key)
+            .bind(commit.digest.as_slice())
+            .bind(&commit.owner_tag)
+            .bind(&commit.owner_key)
+            .bind(&values.tags)
+            .bind(commit.now)
+            .execute(&mut *tx)
+            .await
+            .map(|done| done.rows_affected()),
+            // The stored size and object key are matched too: a revision number can come
+            // back after the volume was deleted and created again.
+            Some(current) => sqlx::query(
+                "UPDATE volumes SET revision = $3, key_epoch = $4, padded_size = $5, \
+                 object_key = $6, digest = $7, owner_tag = $8, owner_key = $9, \
+                 grantee_tags = $10, updated_at = $11 \
+                 WHERE volume_id = $1 AND owner_id = $2 AND vtype = $12 \
+                 AND revision = $13 AND padded_size = $14 AND object_key = $15 \
+                 AND key_epoch <= $4",
+            )
+            .bind(&values.volume_id)
+            .bind(&values.owner_id)
+            .bind(values.new_revision)
+            .bind(values.key_epoch)
+            .bind(values.size)
+            .bind(&commit.object_key)
+            .bind(commit.digest.as_slice())
+            .bind(&commit.owner_tag)
+            .bind(&commit.owner_key)
+            .bind(&values.tags)
+            .bind(commit.now)
+            .bind(&commit.vtype)
+            .bind(to_i64(current.revision, "revision out of range")?)
+            .bind(current.padded_size)
+            .bind(&current.object_key)
+            .execute(&mut *tx)
+            .await
+            .map(|done| done.rows_affected()),
+        };
+        match written {
+            Ok(0) => Attempt::Lost,
+            Ok(_) => {
+                let replaced_object = replaced.map(|current| current.object_key.clone());
+                if let Some(object_key) = &replaced_object {
+                    sqlx::query(
+                        "INSERT INTO purge_queue (object_key, enqueued_at) VALUES ($1, $2) \
+                         ON CONFLICT (object_key) DO NOTHING",
+                    )
+                    .bind(object_key)
+                    .bind(commit.now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Attempt::Done(CommitOutcome { replaced_object })
+            }
+            Err(e) => match unique_violation(&e) {
+                // Created concurrently by another writer.
+                Some(Unique::VolumeId) => Attempt::Lost,
+                Some(Unique::ObjectKey) => {
+                    return Err(DbError::InvalidInput("the object key is in use"));
+                }
+                _ => return Err(e.into()),
+            },
+        }
+    };
+    Ok(attempt)
+}
+
+/// [`Db::commit_volume`] on SQLite. The current row is read first (readers do not queue under
+/// WAL); then, in the process's write turn, one statement inserts the volume or moves it by
+/// compare-and-swap on everything that was read, with the quota in its WHERE clause, while
+/// triggers charge the size difference and queue the replaced object
+/// (`migrations/sqlite/0002_commit_triggers.sql`). A statement that matched nothing is
+/// explained afterwards, outside the write turn.
+async fn commit_sqlite(
+    sqlite: &SqliteDb,
+    commit: &VolumeCommit,
+    values: &CommitValues,
+) -> Result<Attempt<CommitOutcome>, DbError> {
+    let pool = sqlite.pool();
+    let read_current = async || -> Result<Option<Current>, DbError> {
+        sqlx::query(CURRENT_SQL)
+            .bind(&values.volume_id)
+            .fetch_optional(pool)
+            .await?
+            .map(|row| Current::from_row(&row))
+            .transpose()
+    };
+    let current = read_current().await?;
+    let replaced = check(commit, current.as_ref())?;
+    let delta = values.size - replaced.map_or(0, |current| current.padded_size);
+    let written = {
+        let _turn = sqlite.write_turn().await;
+        match replaced {
+            None => sqlx::query(
+                "INSERT INTO volumes (volume_id, owner_id, vtype, revision, key_epoch, \
+                 padded_size, object_key, digest, owner_tag, owner_key, grantee_tags, \
+                 updated_at) \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
+                 WHERE EXISTS (SELECT 1 FROM accounts WHERE user_id = $2 \
+                 AND ($13 <= 0 OR storage_bytes + $13 <= $14))",
+            )
+            .bind(&values.volume_id)
+            .bind(&values.owner_id)
+            .bind(&commit.vtype)
+            .bind(values.new_revision)
+            .bind(values.key_epoch)
+            .bind(values.size)
+            .bind(&commit.object_key)
+            .bind(commit.digest.as_slice())
+            .bind(&commit.owner_tag)
+            .bind(&commit.owner_key)
+            .bind(&values.tags)
+            .bind(commit.now)
+            .bind(delta)
+            .bind(values.quota)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()),
+            // The stored size and object key are matched too: a revision number can come
+            // back after the volume was deleted and created again.
+            Some(current) => sqlx::query(
+                "UPDATE volumes SET revision = $3, key_epoch = $4, padded_size = $5, \
+                 object_key = $6, digest = $7, owner_tag = $8, owner_key = $9, \
+                 grantee_tags = $10, updated_at = $11 \
+                 WHERE volume_id = $1 AND owner_id = $2 AND vtype = $12 \
+                 AND revision = $13 AND padded_size = $14 AND object_key = $15 \
+                 AND key_epoch <= $4 \
+                 AND EXISTS (SELECT 1 FROM accounts WHERE user_id = $2 \
+                 AND ($16 <= 0 OR storage_bytes + $16 <= $17))",
+            )
+            .bind(&values.volume_id)
+            .bind(&values.owner_id)
+            .bind(values.new_revision)
+            .bind(values.key_epoch)
+            .bind(values.size)
+            .bind(&commit.object_key)
+            .bind(commit.digest.as_slice())
+            .bind(&commit.owner_tag)
+            .bind(&commit.owner_key)
+            .bind(&values.tags)
+            .bind(commit.now)
+            .bind(&commit.vtype)
+            .bind(to_i64(current.revision, "revision out of range")?)
+            .bind(current.padded_size)
+            .bind(&current.object_key)
+            .bind(delta)
+            .bind(values.quota)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()),
+        }
+    };
+    match written {
+        Ok(0) => {
+            // Either a concurrent writer moved the row (a conflict), or the quota refused.
+            let key = |c: &Current| (c.revision, c.padded_size, c.object_key.clone());
+            let now_current = read_current().await?;
+            if now_current.as_ref().map(key) != current.as_ref().map(key) {
+                return Ok(Attempt::Lost);
+            }
+            let used = sqlx::query("SELECT storage_bytes FROM accounts WHERE user_id = $1")
+                .bind(&values.owner_id)
+                .fetch_optional(pool)
+                .await?
+                .map(|row| row.get_u64("storage_bytes"))
+                .transpose()?;
+            Err(match used {
+                Some(used) => DbError::QuotaExceeded {
+                    used,
+                    quota: commit.quota_bytes,
+                },
+                None => DbError::NotFound,
+            })
+        }
+        Ok(_) => Ok(Attempt::Done(CommitOutcome {
+            replaced_object: replaced.map(|current| current.object_key.clone()),
+        })),
+        Err(e) => match unique_violation(&e) {
+            // Created concurrently by another writer.
+            Some(Unique::VolumeId) => Ok(Attempt::Lost),
+            Some(Unique::ObjectKey) => Err(DbError::InvalidInput("the object key is in use")),
+            _ => Err(e.into()),
+        },
     }
 }
 
@@ -316,9 +589,12 @@ impl Db {
         Ok(volumes)
     }
 
-    /// Commits an upload whose object is stored and checked: one transaction checks the
+    /// Commits an upload whose object is stored and checked, atomically: checks the
     /// precondition, moves the revision by compare-and-swap, charges the size difference to
     /// the owner's storage and queues the replaced object for purging.
+    ///
+    /// On SQLite this is one statement (see `migrations/sqlite/0002_commit_triggers.sql`), on
+    /// PostgreSQL one transaction.
     ///
     /// # Errors
     /// - [`DbError::RevisionConflict`]: `Create` but the volume exists (`current` is `None`
@@ -338,164 +614,42 @@ impl Db {
                 "the new revision must be 1 for a create, the expected revision + 1 otherwise",
             ));
         }
-        let new_revision = to_i64(commit.new_revision, "revision out of range")?;
-        let key_epoch = to_i64(commit.key_epoch, "key epoch out of range")?;
-        let size = to_i64(commit.size, "size out of range")?;
-        // A quota beyond BIGINT is no quota.
-        let quota = i64::try_from(commit.quota_bytes).unwrap_or(i64::MAX);
-        let tags = encode_tags(&commit.grantee_tags)?;
-        let volume_id = id_text(commit.volume_id);
-        let owner_id = id_text(commit.owner_id);
-
-        let attempt = with_tx!(self, |tx| {
-            let current = sqlx::query(CURRENT_SQL)
-                .bind(&volume_id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|row| Current::from_row(&row))
-                .transpose()?;
-            let replaced = check(commit, current.as_ref())?;
-            let delta = size - replaced.map_or(0, |current| current.padded_size);
-
-            // Account first, then volume: the same lock order as every other writer.
-            let charged = sqlx::query(
-                "UPDATE accounts SET storage_bytes = storage_bytes + $2 \
-                 WHERE user_id = $1 AND ($2 <= 0 OR storage_bytes + $2 <= $3)",
-            )
-            .bind(&owner_id)
-            .bind(delta)
-            .bind(quota)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if charged == 0 {
-                // A writer that won a race meanwhile makes this a conflict, not a quota matter
-                // (the delta above came from the revision it replaced).
-                let now_current = sqlx::query(CURRENT_SQL)
-                    .bind(&volume_id)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .map(|row| Current::from_row(&row))
-                    .transpose()?;
-                if now_current.as_ref().map(|c| (c.revision, c.padded_size))
-                    != current.as_ref().map(|c| (c.revision, c.padded_size))
-                {
-                    check(commit, now_current.as_ref())?;
-                    return Err(DbError::RevisionConflict {
-                        current: now_current.map(|c| c.revision),
-                    });
-                }
-                let used = sqlx::query("SELECT storage_bytes FROM accounts WHERE user_id = $1")
-                    .bind(&owner_id)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .map(|row| row.get_u64("storage_bytes"))
-                    .transpose()?;
-                return Err(match used {
-                    Some(used) => DbError::QuotaExceeded {
-                        used,
-                        quota: commit.quota_bytes,
-                    },
-                    None => DbError::NotFound,
-                });
-            }
-
-            let written = match replaced {
-                None => sqlx::query(
-                    "INSERT INTO volumes (volume_id, owner_id, vtype, revision, key_epoch, \
-                     padded_size, object_key, digest, owner_tag, owner_key, grantee_tags, \
-                     updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                )
-                .bind(&volume_id)
-                .bind(&owner_id)
-                .bind(&commit.vtype)
-                .bind(new_revision)
-                .bind(key_epoch)
-                .bind(size)
-                .bind(&commit.object_key)
-                .bind(commit.digest.as_slice())
-                .bind(&commit.owner_tag)
-                .bind(&commit.owner_key)
-                .bind(&tags)
-                .bind(commit.now)
-                .execute(&mut *tx)
-                .await
-                .map(|done| done.rows_affected()),
-                // The stored size and object key are matched too: a revision number can come
-                // back after the volume was deleted and created again.
-                Some(current) => sqlx::query(
-                    "UPDATE volumes SET revision = $3, key_epoch = $4, padded_size = $5, \
-                     object_key = $6, digest = $7, owner_tag = $8, owner_key = $9, \
-                     grantee_tags = $10, updated_at = $11 \
-                     WHERE volume_id = $1 AND owner_id = $2 AND vtype = $12 \
-                     AND revision = $13 AND padded_size = $14 AND object_key = $15 \
-                     AND key_epoch <= $4",
-                )
-                .bind(&volume_id)
-                .bind(&owner_id)
-                .bind(new_revision)
-                .bind(key_epoch)
-                .bind(size)
-                .bind(&commit.object_key)
-                .bind(commit.digest.as_slice())
-                .bind(&commit.owner_tag)
-                .bind(&commit.owner_key)
-                .bind(&tags)
-                .bind(commit.now)
-                .bind(&commit.vtype)
-                .bind(to_i64(current.revision, "revision out of range")?)
-                .bind(current.padded_size)
-                .bind(&current.object_key)
-                .execute(&mut *tx)
-                .await
-                .map(|done| done.rows_affected()),
-            };
-            match written {
-                Ok(0) => Attempt::Lost,
-                Ok(_) => {
-                    let replaced_object = replaced.map(|current| current.object_key.clone());
-                    if let Some(object_key) = &replaced_object {
-                        sqlx::query(
-                            "INSERT INTO purge_queue (object_key, enqueued_at) VALUES ($1, $2) \
-                             ON CONFLICT (object_key) DO NOTHING",
-                        )
-                        .bind(object_key)
-                        .bind(commit.now)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    tx.commit().await?;
-                    Attempt::Done(CommitOutcome { replaced_object })
-                }
-                Err(e) => match unique_violation(&e) {
-                    // Created concurrently by another writer.
-                    Some(Unique::VolumeId) => Attempt::Lost,
-                    Some(Unique::ObjectKey) => {
-                        return Err(DbError::InvalidInput("the object key is in use"));
-                    }
-                    _ => return Err(e.into()),
-                },
-            }
-        });
+        let values = CommitValues {
+            new_revision: to_i64(commit.new_revision, "revision out of range")?,
+            key_epoch: to_i64(commit.key_epoch, "key epoch out of range")?,
+            size: to_i64(commit.size, "size out of range")?,
+            // A quota beyond BIGINT is no quota.
+            quota: i64::try_from(commit.quota_bytes).unwrap_or(i64::MAX),
+            tags: encode_tags(&commit.grantee_tags)?,
+            volume_id: id_text(commit.volume_id),
+            owner_id: id_text(commit.owner_id),
+        };
+        let attempt = match self {
+            Db::Sqlite(sqlite) => commit_sqlite(sqlite, commit, &values).await?,
+            Db::Postgres(pool) => commit_postgres(pool, commit, &values).await?,
+        };
         match attempt {
             Attempt::Done(outcome) => Ok(outcome),
             Attempt::Lost => {
                 // Report what the winner left, as a fresh request would see it.
-                let current = with_pool!(self, |pool| {
-                    sqlx::query(CURRENT_SQL)
-                        .bind(&volume_id)
-                        .fetch_optional(pool)
-                        .await?
-                        .map(|row| Current::from_row(&row))
-                        .transpose()?
-                });
+                let current = self.current(&values.volume_id).await?;
                 check(commit, current.as_ref())?;
                 Err(DbError::RevisionConflict {
                     current: current.map(|current| current.revision),
                 })
             }
         }
+    }
+
+    async fn current(&self, volume_id: &str) -> Result<Option<Current>, DbError> {
+        Ok(with_pool!(self, |pool| {
+            sqlx::query(CURRENT_SQL)
+                .bind(volume_id)
+                .fetch_optional(pool)
+                .await?
+                .map(|row| Current::from_row(&row))
+                .transpose()?
+        }))
     }
 
     /// Deletes a volume of `owner_id` (its grants go with it), credits its size back to the
