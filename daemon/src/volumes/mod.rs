@@ -17,14 +17,14 @@ use std::sync::Arc;
 
 use plog_crypto::volume::{
     StreamError, VolumeError, VolumeHeader, VolumeKey, VolumeType as HeaderType, open_stream,
-    owner_tag, seal_stream,
+    owner_tag, seal_stream_pipelined,
 };
 use plog_ipc_schema::VolumeType;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::custody::UnlockedKeys;
-use crate::store::{NewRevision, Store, StoreError, VolumeRecord};
+use crate::store::{NewRevision, StagedFile, Store, StoreError, VolumeRecord};
 use spool::{SEGMENT_LEN, Spool};
 
 /// The key epoch of a new volume.
@@ -120,18 +120,32 @@ pub async fn put(
     let spool_dir = store.volumes_dir().to_path_buf();
     let sealing_keys = Arc::clone(&keys);
     let (staged, plaintext_size, digest, owner_tag, owner_key) = blocking(move || {
-        let mut staged = staged;
         let (source, len) = PlainSource::open(input, &spool_dir)?;
-        let (header_bytes, digest) = seal_stream(&vek, &header, len, source, &mut staged)
-            .map_err(|e| match e {
-                StreamError::Volume(VolumeError::LengthMismatch { declared, received }) => {
-                    VolumeOpError::Input(format!(
-                        "it changed size while it was read ({declared} bytes expected, {received} read)"
-                    ))
-                }
-                StreamError::Io(e) => VolumeOpError::Input(e.to_string()),
-                other => VolumeOpError::Seal(other.to_string()),
-            })?;
+        // Encryption on this thread, digest and file writes on a second one: sealing then
+        // takes about as long as the encryption alone.
+        let mut staged = StagedWriter {
+            inner: staged,
+            failed: false,
+        };
+        let sealed = seal_stream_pipelined(&vek, &header, len, source, &mut staged);
+        let StagedWriter {
+            inner: staged,
+            failed: staged_failed,
+        } = staged;
+        let (header_bytes, digest) = sealed.map_err(|e| match e {
+            StreamError::Volume(VolumeError::LengthMismatch { declared, received }) => {
+                VolumeOpError::Input(format!(
+                    "it changed size while it was read ({declared} bytes expected, {received} read)"
+                ))
+            }
+            StreamError::Io(source) if staged_failed => VolumeOpError::Store(StoreError::Io {
+                action: "write a staged file in",
+                path: spool_dir.clone(),
+                source,
+            }),
+            StreamError::Io(e) => VolumeOpError::Input(e.to_string()),
+            other => VolumeOpError::Seal(other.to_string()),
+        })?;
         let owner = sealing_keys.owner();
         let tag = owner_tag(owner.tag_key(), &header_bytes, &digest)
             .map_err(|e| VolumeOpError::Seal(e.to_string()))?;
@@ -226,6 +240,37 @@ impl Write for OutputWriter {
         self.inner
             .flush()
             .inspect_err(|e| self.error = Some(e.kind()))
+    }
+}
+
+/// The staged file being sealed into; remembers whether an I/O error came from it (a full
+/// disk, say) rather than from the caller's input.
+struct StagedWriter {
+    inner: StagedFile,
+    failed: bool,
+}
+
+impl StagedWriter {
+    fn note<T>(&mut self, outcome: io::Result<T>) -> io::Result<T> {
+        // `write_all` retries an interruption; it is not the failure reported in the end.
+        if let Err(e) = &outcome
+            && e.kind() != io::ErrorKind::Interrupted
+        {
+            self.failed = true;
+        }
+        outcome
+    }
+}
+
+impl Write for StagedWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let written = self.inner.write(buf);
+        self.note(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let flushed = self.inner.flush();
+        self.note(flushed)
     }
 }
 

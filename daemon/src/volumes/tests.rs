@@ -192,3 +192,28 @@ async fn a_revival_after_remove_continues_the_revisions() {
     );
     assert_eq!(get_bytes(&f, "polls").await.expect("get"), b"two");
 }
+
+#[tokio::test]
+async fn a_file_of_many_chunks_round_trips_through_the_pipelined_sealer() {
+    let f = fixture().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("in");
+    // Many more chunks than the sealer queues between its threads, and a short last chunk.
+    let bytes = data(3 * 1024 * 1024 + 1234);
+    std::fs::write(&path, &bytes).expect("write");
+    let record = put(
+        &f.store,
+        Arc::clone(&f.keys),
+        &vtype("journals"),
+        File::open(&path).expect("open"),
+    )
+    .await
+    .expect("put");
+    assert_eq!(record.plaintext_size, bytes.len() as u64);
+    let stored = f.store.volumes_dir().join(&record.file_name);
+    assert_eq!(
+        std::fs::metadata(&stored).expect("stat").len(),
+        record.sealed_len
+    );
+    assert_eq!(get_bytes(&f, "journals").await.expect("get"), bytes);
+}
