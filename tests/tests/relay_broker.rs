@@ -204,12 +204,16 @@ async fn objects_round_trip_byte_exact() {
         return;
     };
     let broker = connect(&server).await;
+    let chunk = broker.object_chunk_size();
     let volume = Uuid::new_v4();
     let cases = [
         (Names::volume_object(volume, 1), Vec::new()),
         (Names::volume_object(volume, 2), vec![0x5a]),
         // Five chunks and a short one.
         (Names::volume_object(volume, 3), pattern(5 * MIB + 3, 7)),
+        // Exactly one chunk, and two (read with direct gets instead of a consumer).
+        (Names::volume_object(volume, 4), pattern(chunk, 4)),
+        (Names::volume_object(volume, 5), pattern(chunk + 1, 5)),
     ];
     for (key, bytes) in &cases {
         assert_eq!(put(&broker, key, bytes).await, bytes.len() as u64, "{key}");

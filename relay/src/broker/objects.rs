@@ -52,6 +52,11 @@ const KEY_RULE: &str = "1 to 256 characters of A-Z a-z 0-9 - _ / . (not starting
 /// sends the previous chunk, few enough that a slow client holds only this much in memory.
 const READ_AHEAD_CHUNKS: usize = 2;
 
+/// Objects of at most this many chunks are fetched with direct gets, one request per chunk,
+/// before the body starts: creating, feeding and deleting a consumer costs more round trips
+/// than that. It holds no more in memory than a consumer's read-ahead.
+const DIRECT_READ_MAX_CHUNKS: usize = READ_AHEAD_CHUNKS;
+
 /// How long the server keeps a download's consumer after the relay stopped asking (a crashed
 /// relay leaves nothing behind for longer).
 const READER_INACTIVE_THRESHOLD: Duration = Duration::from_secs(60);
@@ -69,6 +74,8 @@ const READER_INACTIVE_THRESHOLD: Duration = Duration::from_secs(60);
 pub struct ObjectReader {
     size: u64,
     name: String,
+    /// Chunks fetched before reading started (small objects), served first.
+    fetched: VecDeque<Bytes>,
     chunks: Option<ChunkFeed>,
     chunks_left: usize,
     bytes_left: u64,
@@ -119,8 +126,12 @@ impl ObjectReader {
                 Some(Err(self.malformed("ends early")))
             });
         }
+        if let Some(payload) = self.fetched.pop_front() {
+            return Poll::Ready(Some(self.accept(payload)));
+        }
         let Some(feed) = self.chunks.as_mut() else {
-            return Poll::Ready(None);
+            self.chunks_left = 0;
+            return Poll::Ready(Some(Err(self.malformed("ends early"))));
         };
         let message = match ready!(feed.messages.poll_next_unpin(cx)) {
             Some(Ok(message)) => message,
@@ -141,12 +152,16 @@ impl ObjectReader {
                 ))));
             }
         };
-        let payload = message.message.payload;
+        Poll::Ready(Some(self.accept(message.message.payload)))
+    }
+
+    /// Counts a chunk against the description.
+    fn accept(&mut self, payload: Bytes) -> io::Result<Bytes> {
         let len = payload.len() as u64;
         if len > self.bytes_left || (len == 0 && self.bytes_left > 0) {
             self.chunks = None;
             self.chunks_left = 0;
-            return Poll::Ready(Some(Err(self.malformed("has chunks beyond its size"))));
+            return Err(self.malformed("has chunks beyond its size"));
         }
         self.bytes_left -= len;
         self.chunks_left -= 1;
@@ -154,10 +169,10 @@ impl ObjectReader {
             // Dropping the feed now deletes the consumer before the last bytes are sent.
             self.chunks = None;
             if self.bytes_left > 0 {
-                return Poll::Ready(Some(Err(self.malformed("ends early"))));
+                return Err(self.malformed("ends early"));
             }
         }
-        Poll::Ready(Some(Ok(payload)))
+        Ok(payload)
     }
 
     fn malformed(&self, what: &str) -> io::Error {
@@ -531,7 +546,13 @@ impl Broker {
                 Err(err) => return Err(self.failed("opening an object", &err)),
             };
             let size = info.size as u64;
+            let mut fetched = VecDeque::new();
             let chunks = if info.chunks == 0 {
+                None
+            } else if info.chunks <= DIRECT_READ_MAX_CHUNKS
+                && let Some(all) = self.fetch_chunks(&info.nuid, info.chunks).await
+            {
+                fetched = all;
                 None
             } else {
                 Some(self.chunk_feed(&info.nuid).await?)
@@ -539,6 +560,7 @@ impl Broker {
             Ok(Some(ObjectReader {
                 size,
                 name: key.to_owned(),
+                fetched,
                 chunks,
                 chunks_left: info.chunks,
                 bytes_left: size,
@@ -546,6 +568,25 @@ impl Broker {
             }))
         })
         .await
+    }
+
+    /// The `count` chunks of object `nuid`, one direct get each; `None` if any of them could
+    /// not be fetched that way (a replica that has not caught up, say), for the caller to read
+    /// them through a consumer instead, which reports what is wrong.
+    async fn fetch_chunks(&self, nuid: &str, count: usize) -> Option<VecDeque<Bytes>> {
+        let subject = format!("$O.{}.C.{nuid}", self.volumes_bucket);
+        let mut chunks = VecDeque::with_capacity(count);
+        let mut from = None;
+        for _ in 0..count {
+            let message = self
+                .volumes_stream
+                .direct_get_next_for_subject(subject.as_str(), from)
+                .await
+                .ok()?;
+            from = Some(message.sequence + 1);
+            chunks.push_back(message.payload);
+        }
+        Some(chunks)
     }
 
     /// A consumer of the chunks of object `nuid`, pulled `READ_AHEAD_CHUNKS` at a time.
