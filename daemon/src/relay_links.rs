@@ -99,10 +99,16 @@ impl RelayLinks {
 
     /// Forgets the client of `origin` (after the relay was removed or moved).
     pub fn forget(&self, origin: &str) {
+        drop(self.take(origin));
+    }
+
+    /// Forgets the client of `origin` and hands it over, with its session if it has one.
+    pub fn take(&self, origin: &str) -> Option<RelayClient> {
         self.clients
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(origin);
+            .remove(origin)
+            .map(|(_, client)| client)
     }
 
     /// Forgets every client and with them their sessions (on lock: a locked daemon keeps no

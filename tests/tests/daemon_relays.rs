@@ -446,3 +446,42 @@ async fn trust_and_move_check_what_the_relay_presents() {
 
     daemon.stop().await;
 }
+
+#[tokio::test]
+async fn removing_a_relay_ends_the_session_there() {
+    let Some(nats) = NatsServer::start_or_skip().await else {
+        return;
+    };
+    let Some(daemon) = Daemon::start().await else {
+        return;
+    };
+    let relay = TestRelay::start(RelayOptions::new(nats.url(), Database::Sqlite)).await;
+    let pin = relay_pin(&relay);
+    daemon.init().await;
+    let relays = daemon.relays().await;
+    relays
+        .add(&relay.base_url, &pin.to_string())
+        .await
+        .expect("add");
+    relays.register("", "system", "").await.expect("register");
+
+    // The relay's own view of its sessions: the registration logged the daemon in.
+    let auth = plog_relay::config::AuthConfig::default();
+    let broker = plog_relay::broker::Broker::connect(
+        &plog_relay::broker::NatsSettings::with_url(nats.url()),
+        std::time::Duration::from_secs(auth.challenge_ttl_secs),
+        std::time::Duration::from_secs(auth.session_ttl_secs),
+    )
+    .await
+    .expect("broker");
+    assert_eq!(broker.session_count().await.expect("count"), 1);
+
+    relays.remove("").await.expect("remove");
+    assert!(daemon.list().await.is_empty());
+    assert_eq!(
+        broker.session_count().await.expect("count"),
+        0,
+        "removing the relay logged the daemon out there"
+    );
+    daemon.stop().await;
+}

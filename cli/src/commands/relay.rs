@@ -29,7 +29,7 @@ pub enum RelayCommand {
     /// List the configured relays, their pins and accounts.
     #[command(visible_alias = "ls")]
     List,
-    /// Forget a relay (what is stored there stays there).
+    /// Forget a relay: end the session there (what is stored there stays there).
     #[command(visible_alias = "rm")]
     Remove {
         /// The relay's origin.

@@ -120,7 +120,9 @@ impl RelaysInterface {
         self.state.keys()?;
         let record = resolve_relay(&self.state.store, relay).await?;
         self.state.store.remove_relay(&record.origin).await?;
-        self.state.sync.links().forget(&record.origin);
+        if let Some(client) = self.state.sync.links().take(&record.origin) {
+            network::end_session(&record.origin, &client).await;
+        }
         Ok(())
     }
 

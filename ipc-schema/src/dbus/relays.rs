@@ -33,7 +33,8 @@ pub trait Relays {
     /// JSON array of [`RelayEntry`].
     fn list(&self) -> Result<String, DaemonError>;
 
-    /// Forgets a relay (its data stays on the relay).
+    /// Forgets a relay, ending the daemon's session there if it has one (best effort: an
+    /// unreachable relay lets it expire); its data stays on the relay.
     fn remove(&self, relay: &str) -> Result<(), DaemonError>;
 
     /// Re-pins a relay to `pin` after the person saw old and new values. Returns JSON

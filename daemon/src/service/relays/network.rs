@@ -1,5 +1,6 @@
 //! The Relays methods that talk to a relay: first contact (`Probe`), pinning (`Add`, `Trust`,
-//! `Move`) and the account there (`Register`, `SetHandle`, `ReleaseHandle`, `DeleteAccount`).
+//! `Move`), the account there (`Register`, `SetHandle`, `ReleaseHandle`, `DeleteAccount`) and
+//! the goodbye of `Remove` (the session ends at the relay).
 //!
 //! Arguments arrive checked by the interface (caller admitted, pin, kind and handle parsed,
 //! relay resolved, keys unlocked where the method needs them). A relay's answers are trusted
@@ -44,6 +45,25 @@ const MAX_NAME_CHARS: usize = 64;
 /// # Errors
 /// `InvalidArgument` for anything but an `https://` origin, `Network` if no TLS connection
 /// could be made.
+/// How long `Remove` waits for the relay to end the session before giving up on it.
+const LOGOUT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Ends the session `client` holds at the relay of `origin`, if any, for `Remove`: a relay the
+/// daemon no longer uses should not keep a live session for it. Best effort: the relay is
+/// already removed here, and a relay that cannot be reached lets the session expire.
+pub async fn end_session(origin: &str, client: &RelayClient) {
+    if client.session().is_none() {
+        return;
+    }
+    match tokio::time::timeout(LOGOUT_TIMEOUT, client.logout()).await {
+        Ok(Ok(())) => tracing::info!(%origin, "ended the session at a removed relay"),
+        Ok(Err(error)) => {
+            tracing::warn!(%origin, %error, "could not end the session at a removed relay");
+        }
+        Err(_) => tracing::warn!(%origin, "a removed relay did not answer the logout in time"),
+    }
+}
+
 pub async fn probe(state: &DaemonState, url: &str) -> Result<String, DaemonError> {
     let report = crate::relay_client::probe(url).await?;
     let pinned = state.store.relay(&report.origin).await?.map(|r| r.pin);
