@@ -14,7 +14,7 @@ use orion::hazardous::hash::blake2::blake2b::Blake2b;
 use plog_crypto::padding::padded_len;
 use plog_crypto::volume::{
     CHUNK_LEN, CHUNK_OVERHEAD, SEALED_CHUNK_LEN, VolumeHeader, VolumeKey, VolumeOpener,
-    VolumeSealer, VolumeType, open_stream, seal_stream, seal_to_vec,
+    VolumeSealer, VolumeType, open_stream, seal_stream, seal_stream_pipelined, seal_to_vec,
 };
 use std::error::Error;
 use std::fs::File;
@@ -239,6 +239,17 @@ fn measure_size(size: &'static str, len: usize, samples: usize, reps: usize) -> 
         }),
         Case::new("seal", "seal_stream io", move || {
             let out = seal_stream(
+                vek,
+                header,
+                plaintext.len() as u64,
+                &plaintext[..],
+                io::sink(),
+            )?;
+            black_box(out);
+            Ok(())
+        }),
+        Case::new("seal", "seal_stream_pipelined io", move || {
+            let out = seal_stream_pipelined(
                 vek,
                 header,
                 plaintext.len() as u64,

@@ -886,12 +886,12 @@ async fn measure_db(cpu: Cpu) -> Res<Vec<Rate>> {
 
     let mut rates = Vec::new();
     let mut next_revision = 1u64;
-    // As the relay does it (writers wait in SQLite's busy handler), then with the writers
-    // queued on an async mutex in this process instead.
+    // As the relay does it (the read of the current row in parallel, the one writing
+    // statement in the process's write turn), then with whole commits one at a time.
     for (what, queue) in [
-        ("diag: SQLite commit_volume transaction alone", None),
+        ("diag: SQLite commit_volume alone", None),
         (
-            "diag: SQLite commit_volume, writers queued on a mutex",
+            "diag: SQLite commit_volume, whole commits one at a time",
             Some(Arc::new(tokio::sync::Mutex::new(()))),
         ),
     ] {
