@@ -29,7 +29,8 @@ pub use keys::{GranteeTagKey, OwnerKeys, OwnerTagKey, VolumeKey, WRAPPED_KEY_LEN
 pub use open::VolumeOpener;
 pub use seal::VolumeSealer;
 pub use stream::{
-    StreamError, open_stream, open_to_vec, seal_stream, seal_stream_pipelined, seal_to_vec,
+    StreamError, open_stream, open_stream_undigested, open_to_vec, seal_stream,
+    seal_stream_pipelined, seal_to_vec,
 };
 pub use tags::{TAG_LEN, grantee_tag, owner_tag, verify_grantee_tag, verify_owner_tag};
 
