@@ -377,6 +377,46 @@ async fn fresh_objects_are_deleted_without_a_trace() {
 }
 
 #[tokio::test]
+async fn an_object_whose_chunks_are_lost_fails_to_open_without_hanging() {
+    let Some(server) = NatsServer::start_or_skip().await else {
+        return;
+    };
+    let broker = connect(&server).await;
+    let key = format!("{}/1/{}", Uuid::new_v4(), Uuid::new_v4().simple());
+    let bytes = pattern(1000, 3);
+    let mut body = &bytes[..];
+    broker
+        .put_fresh_object(&key, &mut body)
+        .await
+        .expect("put a fresh object");
+    let nuid = {
+        let client = async_nats::connect(server.url()).await.expect("connect");
+        let js = async_nats::jetstream::new(client);
+        let bucket = Names::default().volumes_bucket();
+        let store = js.get_object_store(&bucket).await.expect("store");
+        let nuid = store.info(&key).await.expect("info").nuid;
+        // Damage the store: the chunks go, the description stays.
+        js.get_stream(format!("OBJ_{bucket}"))
+            .await
+            .expect("stream")
+            .purge()
+            .filter(format!("$O.{bucket}.C.{nuid}"))
+            .await
+            .expect("purge the chunks");
+        nuid
+    };
+    let opened = tokio::time::timeout(Duration::from_secs(10), broker.get_object(&key))
+        .await
+        .expect("opening a damaged object must not hang");
+    match opened {
+        Err(BrokerError::Object(message)) => {
+            assert!(message.contains("chunks are missing"), "{message}");
+        }
+        other => panic!("expected an object error for chunks {nuid}, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn a_challenge_is_consumed_exactly_once() {
     let Some(server) = NatsServer::start_or_skip().await else {
         return;

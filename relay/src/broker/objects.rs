@@ -26,6 +26,7 @@ use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::object_store::{
     DeleteErrorKind, InfoErrorKind, ObjectInfo, ObjectOptions,
 };
+use async_nats::jetstream::stream::{DirectGetErrorKind, LastRawMessageErrorKind};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
@@ -56,6 +57,18 @@ const READ_AHEAD_CHUNKS: usize = 2;
 /// before the body starts: creating, feeding and deleting a consumer costs more round trips
 /// than that. It holds no more in memory than a consumer's read-ahead.
 const DIRECT_READ_MAX_CHUNKS: usize = READ_AHEAD_CHUNKS;
+
+/// What [`Broker::get_object`] got with direct gets.
+enum Fetched {
+    /// Every chunk, in order.
+    All(VecDeque<Bytes>),
+    /// The object is no longer stored.
+    Gone,
+    /// The object is described but its chunks are not stored (a damaged store).
+    Missing,
+    /// Read it through a consumer instead.
+    NotDirectly,
+}
 
 /// How long the server keeps a download's consumer after the relay stopped asking (a crashed
 /// relay leaves nothing behind for longer).
@@ -306,7 +319,7 @@ impl Broker {
     /// upload with a fresh UUID), to be deleted with [`Broker::delete_fresh_object`].
     ///
     /// It skips looking up an object to replace, and it names the chunks after the key (see
-    /// [`fresh_chunk_id`]) so that deleting needs no lookup either: two round trips to the
+    /// `fresh_chunk_id`) so that deleting needs no lookup either: two round trips to the
     /// server fewer per upload and replacement. Storing a key twice this way would mix both
     /// objects' chunks; readers would then refuse the object (its chunks no longer match its
     /// description).
@@ -549,11 +562,21 @@ impl Broker {
             let mut fetched = VecDeque::new();
             let chunks = if info.chunks == 0 {
                 None
-            } else if info.chunks <= DIRECT_READ_MAX_CHUNKS
-                && let Some(all) = self.fetch_chunks(&info.nuid, info.chunks).await
-            {
-                fetched = all;
-                None
+            } else if info.chunks <= DIRECT_READ_MAX_CHUNKS {
+                match self.fetch_chunks(key, &info.nuid, info.chunks).await {
+                    Fetched::All(all) => {
+                        fetched = all;
+                        None
+                    }
+                    // Replaced and purged since its description was read.
+                    Fetched::Gone => return Ok(None),
+                    Fetched::Missing => {
+                        return Err(BrokerError::Object(format!(
+                            "stored object {key} is described but its chunks are missing"
+                        )));
+                    }
+                    Fetched::NotDirectly => Some(self.chunk_feed(&info.nuid).await?),
+                }
             } else {
                 Some(self.chunk_feed(&info.nuid).await?)
             };
@@ -570,23 +593,52 @@ impl Broker {
         .await
     }
 
-    /// The `count` chunks of object `nuid`, one direct get each; `None` if any of them could
-    /// not be fetched that way (a replica that has not caught up, say), for the caller to read
-    /// them through a consumer instead, which reports what is wrong.
-    async fn fetch_chunks(&self, nuid: &str, count: usize) -> Option<VecDeque<Bytes>> {
+    /// The `count` chunks of object `key` (chunk id `nuid`), one direct get each.
+    ///
+    /// A chunk the direct get does not find is gone (the object was replaced and purged since
+    /// its description was read), not yet on the replica that answered, or missing from a
+    /// damaged store; the stream leader tells which. Any other failure leaves the reading to a
+    /// consumer, which reads from the leader.
+    async fn fetch_chunks(&self, key: &str, nuid: &str, count: usize) -> Fetched {
         let subject = format!("$O.{}.C.{nuid}", self.volumes_bucket);
         let mut chunks = VecDeque::with_capacity(count);
         let mut from = None;
         for _ in 0..count {
-            let message = self
+            match self
                 .volumes_stream
                 .direct_get_next_for_subject(subject.as_str(), from)
                 .await
-                .ok()?;
-            from = Some(message.sequence + 1);
-            chunks.push_back(message.payload);
+            {
+                Ok(message) => {
+                    from = Some(message.sequence + 1);
+                    chunks.push_back(message.payload);
+                }
+                Err(err) if err.kind() == DirectGetErrorKind::NotFound => {
+                    return match self.volumes.info(key).await {
+                        Ok(info) if !info.deleted && info.nuid == nuid => {
+                            // Still described: the leader has the chunks, or nobody has.
+                            match self
+                                .volumes_stream
+                                .get_last_raw_message_by_subject(&subject)
+                                .await
+                            {
+                                Err(err)
+                                    if err.kind() == LastRawMessageErrorKind::NoMessageFound =>
+                                {
+                                    Fetched::Missing
+                                }
+                                _ => Fetched::NotDirectly,
+                            }
+                        }
+                        Ok(_) => Fetched::Gone,
+                        Err(err) if err.kind() == InfoErrorKind::NotFound => Fetched::Gone,
+                        Err(_) => Fetched::NotDirectly,
+                    };
+                }
+                Err(_) => return Fetched::NotDirectly,
+            }
         }
-        Some(chunks)
+        Fetched::All(chunks)
     }
 
     /// A consumer of the chunks of object `nuid`, pulled `READ_AHEAD_CHUNKS` at a time.
