@@ -137,17 +137,20 @@ pub(crate) async fn put(
     // it costs less than this extra read costs every upload: it is checked only when the
     // upload fails, and the client gets the same answer either way.
     let checked_early = length.is_none_or(|length| length > SMALL_BODY);
-    if checked_early {
-        refuse_early(
+    if checked_early
+        && let Some(refused) = refuse_early(
             &state,
             volume_id,
             owner,
             upload.precondition,
             upload.key_epoch,
         )
-        .await?;
+        .await?
+    {
+        return Err(refused);
     }
-    // The answer for an upload that failed with `error`, as if the early checks had run.
+    // The answer for an upload that failed with `error`, as if the early checks had run (if
+    // they cannot run now, `error` it is).
     let refusal = async |error: ApiError| -> ApiError {
         if checked_early {
             return error;
@@ -161,8 +164,8 @@ pub(crate) async fn put(
         )
         .await
         {
-            Err(early) => early,
-            Ok(()) => error,
+            Ok(Some(refused)) => refused,
+            Ok(None) | Err(_) => error,
         }
     };
 
@@ -190,16 +193,17 @@ pub(crate) async fn put(
         Ok(stored) => stored,
         Err(error) => {
             discard(&state, &object_key).await;
-            return Err(error.into());
+            return Err(refusal(error.into()).await);
         }
     };
     let received = reader.received();
     if stored.size != received {
         discard(&state, &object_key).await;
-        return Err(ApiError::internal(
+        return Err(refusal(ApiError::internal(
             "storing a volume",
             &"object size differs from the body",
-        ));
+        ))
+        .await);
     }
     let commit = VolumeCommit {
         volume_id,
@@ -247,42 +251,47 @@ pub(crate) async fn put(
 const SMALL_BODY: u64 = 64 * 1024;
 
 /// The checks of an upload that need no bytes: the volume belongs to someone else (404), the
-/// precondition is stale (409), or the key epoch is older than the stored one (409).
+/// precondition is stale (409), or the key epoch is older than the stored one (409). `Ok(None)`
+/// if none refuses; `Err` if the volume row could not be read.
 async fn refuse_early(
     state: &SharedState,
     volume_id: Uuid,
     owner: Uuid,
     precondition: Precondition,
     key_epoch: u64,
-) -> Result<(), ApiError> {
+) -> Result<Option<ApiError>, ApiError> {
     let Some(current) = state.db.volume(volume_id).await? else {
-        return match precondition {
-            Precondition::Create => Ok(()),
+        return Ok(match precondition {
+            Precondition::Create => None,
             Precondition::Replace { .. } => {
-                Err(crate::db::DbError::RevisionConflict { current: None }.into())
+                Some(crate::db::DbError::RevisionConflict { current: None }.into())
             }
-        };
+        });
     };
     if current.owner_id != owner {
-        return Err(ApiError::not_found());
+        return Ok(Some(ApiError::not_found()));
     }
     let stale = match precondition {
         Precondition::Create => true,
         Precondition::Replace { revision } => revision != current.revision,
     };
     if stale {
-        return Err(crate::db::DbError::RevisionConflict {
-            current: Some(current.revision),
-        }
-        .into());
+        return Ok(Some(
+            crate::db::DbError::RevisionConflict {
+                current: Some(current.revision),
+            }
+            .into(),
+        ));
     }
     if key_epoch < current.key_epoch {
-        return Err(crate::db::DbError::EpochFenced {
-            current: current.key_epoch,
-        }
-        .into());
+        return Ok(Some(
+            crate::db::DbError::EpochFenced {
+                current: current.key_epoch,
+            }
+            .into(),
+        ));
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Best-effort removal of an object no row points at; cleanup finds it if this fails.

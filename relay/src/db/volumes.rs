@@ -26,7 +26,9 @@ pub struct VolumeRow {
     pub size: u64,
     /// Where the ciphertext is in the object store.
     pub object_key: String,
-    /// SHA-256 of the stored object, as the object store's description records it.
+    /// SHA-256 of the stored object, as the object store's description records it. (Rows
+    /// written by development builds before uploads were hashed once hold a BLAKE2b-256 here;
+    /// nothing reads this column back.)
     pub digest: [u8; 32],
     /// The owner tag of the revision.
     pub owner_tag: Vec<u8>,

@@ -39,12 +39,6 @@ const DEVICE_LABEL: &str = "plogd";
 /// The longest relay name kept; the rest is cut.
 const MAX_NAME_CHARS: usize = 64;
 
-/// Connects to `url` without trusting it and returns JSON `RelayProbe`, with the stored pin
-/// if that origin is configured.
-///
-/// # Errors
-/// `InvalidArgument` for anything but an `https://` origin, `Network` if no TLS connection
-/// could be made.
 /// How long `Remove` waits for the relay to end the session before giving up on it.
 const LOGOUT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -64,6 +58,12 @@ pub async fn end_session(origin: &str, client: &RelayClient) {
     }
 }
 
+/// Connects to `url` without trusting it and returns JSON `RelayProbe`, with the stored pin
+/// if that origin is configured.
+///
+/// # Errors
+/// `InvalidArgument` for anything but an `https://` origin, `Network` if no TLS connection
+/// could be made.
 pub async fn probe(state: &DaemonState, url: &str) -> Result<String, DaemonError> {
     let report = crate::relay_client::probe(url).await?;
     let pinned = state.store.relay(&report.origin).await?.map(|r| r.pin);
