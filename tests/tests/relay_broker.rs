@@ -417,6 +417,62 @@ async fn an_object_whose_chunks_are_lost_fails_to_open_without_hanging() {
 }
 
 #[tokio::test]
+async fn a_reader_waiting_for_lost_chunks_gives_up_after_the_request_timeout() {
+    let Some(server) = NatsServer::start_or_skip().await else {
+        return;
+    };
+    let broker = connect(&server).await;
+    let key = format!("{}/1/{}", Uuid::new_v4(), Uuid::new_v4().simple());
+    // Three chunks: read through a consumer, not with direct gets.
+    let bytes = pattern(2 * broker.object_chunk_size() + 10, 8);
+    let mut body = &bytes[..];
+    broker
+        .put_fresh_object(&key, &mut body)
+        .await
+        .expect("put a fresh object");
+    let reader = broker
+        .get_object(&key)
+        .await
+        .expect("get")
+        .expect("present");
+    {
+        let client = async_nats::connect(server.url()).await.expect("connect");
+        let js = async_nats::jetstream::new(client);
+        let bucket = Names::default().volumes_bucket();
+        let nuid = js
+            .get_object_store(&bucket)
+            .await
+            .expect("store")
+            .info(&key)
+            .await
+            .expect("info")
+            .nuid;
+        // The chunks go while the reader is open, as a damaged store would lose them.
+        js.get_stream(format!("OBJ_{bucket}"))
+            .await
+            .expect("stream")
+            .purge()
+            .filter(format!("$O.{bucket}.C.{nuid}"))
+            .await
+            .expect("purge the chunks");
+    }
+    let mut reader = reader;
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(OPTIONS.request_timeout * 5, reader.read_to_end(&mut got))
+        .await
+        .expect("the reader gives up instead of waiting forever");
+    let err = read.expect_err("the chunks are gone");
+    assert!(
+        matches!(
+            err.kind(),
+            io::ErrorKind::BrokenPipe | io::ErrorKind::InvalidData
+        ),
+        "{err}"
+    );
+    assert!(got.len() < bytes.len());
+}
+
+#[tokio::test]
 async fn a_challenge_is_consumed_exactly_once() {
     let Some(server) = NatsServer::start_or_skip().await else {
         return;

@@ -80,7 +80,8 @@ const READER_INACTIVE_THRESHOLD: Duration = Duration::from_secs(60);
 ///
 /// The reader checks that the chunks add up to the described size and count, and fails with
 /// [`io::ErrorKind::InvalidData`] (truncated or overlong object) or
-/// [`io::ErrorKind::BrokenPipe`] (the broker went away). It does not recompute the object
+/// [`io::ErrorKind::BrokenPipe`] (the broker went away, or no chunk came within the request
+/// timeout). It does not recompute the object
 /// store's SHA-256 digest: the relay stores ciphertext that clients authenticate end to end
 /// (owner and grantee tags over the header and the volume digest), so a second hash here
 /// would only cost CPU.
@@ -100,6 +101,11 @@ struct ChunkFeed {
     messages: pull::Stream,
     stream: async_nats::jetstream::stream::Stream,
     consumer: String,
+    /// How long the reader waits for the next chunk before giving up (chunks that never come:
+    /// a damaged store, or an object purged while it was read).
+    stall_limit: Duration,
+    /// Armed while the reader waits for a chunk.
+    stall: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl Drop for ChunkFeed {
@@ -146,7 +152,29 @@ impl ObjectReader {
             self.chunks_left = 0;
             return Poll::Ready(Some(Err(self.malformed("ends early"))));
         };
-        let message = match ready!(feed.messages.poll_next_unpin(cx)) {
+        let polled = feed.messages.poll_next_unpin(cx);
+        if polled.is_pending() {
+            // The limit counts from when the reader started waiting, not from the last chunk:
+            // a slow HTTP client must not make the next chunk look late.
+            let limit = feed.stall_limit;
+            let stall = feed
+                .stall
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+            if stall.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.chunks = None;
+            self.chunks_left = 0;
+            return Poll::Ready(Some(Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                format!(
+                    "reading object chunks: none arrived for {} s",
+                    limit.as_secs_f64()
+                ),
+            ))));
+        }
+        feed.stall = None;
+        let message = match ready!(polled) {
             Some(Ok(message)) => message,
             Some(Err(err)) => {
                 self.chunks = None;
@@ -667,6 +695,8 @@ impl Broker {
             messages,
             stream: self.volumes_stream.clone(),
             consumer: consumer_name,
+            stall_limit: self.timeout,
+            stall: None,
         })
     }
 
