@@ -29,6 +29,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use plog_ipc_schema::http::accounts::AccountKind;
+use plog_tests::bench::{cpu_secs, loadavg, mbps, median, verdict};
 use plog_tests::binaries;
 use plog_tests::client::{put_volume, register_and_login, seal_volume};
 use plog_tests::installation::{DaemonProcess, Installation, expect_success};
@@ -80,56 +81,8 @@ fn env_count(name: &str, default: usize) -> Res<usize> {
     }
 }
 
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    match sorted.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => sorted[n / 2],
-        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
-    }
-}
-
 fn min(values: &[f64]) -> f64 {
     values.iter().copied().fold(f64::NAN, f64::min)
-}
-
-fn mbps(bytes: u64, secs: f64) -> f64 {
-    bytes as f64 / secs / 1e6
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met { "met" } else { "MISSED" }
-}
-
-/// `/proc/loadavg` (1, 5 and 15 minutes): other work on the machine skews every figure.
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|text| {
-            text.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_default()
-}
-
-/// CPU time (user + system) of process `pid` in seconds (USER_HZ = 100 on Linux).
-fn cpu_secs(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return f64::NAN;
-    };
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return f64::NAN;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (ticks(11) + ticks(12)) as f64 / 100.0
 }
 
 /// The pid of the process named `program_name` whose command line mentions `path`.

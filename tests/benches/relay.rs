@@ -39,6 +39,7 @@ use plog_ipc_schema::encoding::PublicKeyB64;
 use plog_ipc_schema::http::accounts::{AccountKind, RegisterRequest, RegisterResponse};
 use plog_ipc_schema::http::auth::ChallengeRequest;
 use plog_relay::broker::{Broker, NatsSettings};
+use plog_tests::bench::{cpu_secs, loadavg, mbps, median, verdict};
 use plog_tests::client::{self, SealedVolume, TestUser, seal_volume};
 use plog_tests::nats::NatsServer;
 use plog_tests::relay::{Database, RelayOptions, TestRelay, client_trusting};
@@ -102,26 +103,8 @@ fn main() -> Res<()> {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-fn mbps(bytes: u64, secs: f64) -> f64 {
-    bytes as f64 / secs / 1e6
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    match sorted.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => sorted[n / 2],
-        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
-    }
-}
-
 fn best(values: &[f64]) -> f64 {
     values.iter().copied().fold(f64::NAN, f64::max)
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met { "met" } else { "MISSED" }
 }
 
 async fn bounded<T>(what: &str, future: impl Future<Output = Res<T>>) -> Res<T> {
@@ -131,18 +114,6 @@ async fn bounded<T>(what: &str, future: impl Future<Output = Res<T>>) -> Res<T> 
     }
 }
 
-/// `/proc/loadavg` (1, 5 and 15 minutes): other work on the machine skews every figure.
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|text| {
-            text.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_default()
-}
-
 /// A field of `/proc/<pid>/status` in KiB (`VmHWM`, `VmRSS`).
 fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -150,27 +121,6 @@ fn status_kib(pid: u32, field: &str) -> Option<u64> {
         let rest = line.strip_prefix(field)?.strip_prefix(':')?;
         rest.trim().strip_suffix("kB")?.trim().parse().ok()
     })
-}
-
-/// CPU time (user + system, all threads) of process `pid` in seconds, from `/proc/<pid>/stat`
-/// (in units of USER_HZ, 100 per second on Linux).
-fn cpu_secs(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return f64::NAN;
-    };
-    // Fields after the command name (which may contain spaces): state is the first, utime and
-    // stime the 12th and 13th.
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return f64::NAN;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (ticks(11) + ticks(12)) as f64 / 100.0
 }
 
 /// CPU used by this process (relay and clients) and by `nats-server` over an interval.

@@ -4,6 +4,7 @@
 //! Later tests add real `nats-server`, private `dbus-daemon` and relay processes here, each on
 //! free ports and temporary directories and cleaned up on drop.
 
+pub mod bench;
 pub mod binaries;
 pub mod client;
 pub mod held;

@@ -73,6 +73,29 @@ async fn volume_stream_messages(server: &NatsServer) -> u64 {
         .messages
 }
 
+/// A key as the relay names uploads: volume id, revision, upload id.
+fn fresh_key() -> String {
+    format!("{}/1/{}", Uuid::new_v4(), Uuid::new_v4().simple())
+}
+
+/// Damages the store behind the relay's back: purges the chunks of object `key` and keeps its
+/// description. Returns the chunk id.
+async fn lose_chunks(server: &NatsServer, key: &str) -> String {
+    let client = async_nats::connect(server.url()).await.expect("connect");
+    let js = async_nats::jetstream::new(client);
+    let bucket = Names::default().volumes_bucket();
+    let store = js.get_object_store(&bucket).await.expect("store");
+    let nuid = store.info(key).await.expect("info").nuid;
+    js.get_stream(format!("OBJ_{bucket}"))
+        .await
+        .expect("stream")
+        .purge()
+        .filter(format!("$O.{bucket}.C.{nuid}"))
+        .await
+        .expect("purge the chunks");
+    nuid
+}
+
 /// A body that yields `len` bytes, then fails.
 struct FailingBody {
     data: Vec<u8>,
@@ -334,7 +357,7 @@ async fn fresh_objects_are_deleted_without_a_trace() {
         return;
     };
     let broker = connect(&server).await;
-    let key = format!("{}/1/{}", Uuid::new_v4(), Uuid::new_v4().simple());
+    let key = fresh_key();
     let bytes = pattern(2 * MIB + 17, 9);
     let mut body = &bytes[..];
     let stored = broker
@@ -382,29 +405,14 @@ async fn an_object_whose_chunks_are_lost_fails_to_open_without_hanging() {
         return;
     };
     let broker = connect(&server).await;
-    let key = format!("{}/1/{}", Uuid::new_v4(), Uuid::new_v4().simple());
+    let key = fresh_key();
     let bytes = pattern(1000, 3);
     let mut body = &bytes[..];
     broker
         .put_fresh_object(&key, &mut body)
         .await
         .expect("put a fresh object");
-    let nuid = {
-        let client = async_nats::connect(server.url()).await.expect("connect");
-        let js = async_nats::jetstream::new(client);
-        let bucket = Names::default().volumes_bucket();
-        let store = js.get_object_store(&bucket).await.expect("store");
-        let nuid = store.info(&key).await.expect("info").nuid;
-        // Damage the store: the chunks go, the description stays.
-        js.get_stream(format!("OBJ_{bucket}"))
-            .await
-            .expect("stream")
-            .purge()
-            .filter(format!("$O.{bucket}.C.{nuid}"))
-            .await
-            .expect("purge the chunks");
-        nuid
-    };
+    let nuid = lose_chunks(&server, &key).await;
     let opened = tokio::time::timeout(Duration::from_secs(10), broker.get_object(&key))
         .await
         .expect("opening a damaged object must not hang");
@@ -422,7 +430,7 @@ async fn a_reader_waiting_for_lost_chunks_gives_up_after_the_request_timeout() {
         return;
     };
     let broker = connect(&server).await;
-    let key = format!("{}/1/{}", Uuid::new_v4(), Uuid::new_v4().simple());
+    let key = fresh_key();
     // Three chunks: read through a consumer, not with direct gets.
     let bytes = pattern(2 * broker.object_chunk_size() + 10, 8);
     let mut body = &bytes[..];
@@ -435,27 +443,8 @@ async fn a_reader_waiting_for_lost_chunks_gives_up_after_the_request_timeout() {
         .await
         .expect("get")
         .expect("present");
-    {
-        let client = async_nats::connect(server.url()).await.expect("connect");
-        let js = async_nats::jetstream::new(client);
-        let bucket = Names::default().volumes_bucket();
-        let nuid = js
-            .get_object_store(&bucket)
-            .await
-            .expect("store")
-            .info(&key)
-            .await
-            .expect("info")
-            .nuid;
-        // The chunks go while the reader is open, as a damaged store would lose them.
-        js.get_stream(format!("OBJ_{bucket}"))
-            .await
-            .expect("stream")
-            .purge()
-            .filter(format!("$O.{bucket}.C.{nuid}"))
-            .await
-            .expect("purge the chunks");
-    }
+    // The chunks go while the reader is open.
+    lose_chunks(&server, &key).await;
     let mut reader = reader;
     let mut got = Vec::new();
     let read = tokio::time::timeout(OPTIONS.request_timeout * 5, reader.read_to_end(&mut got))

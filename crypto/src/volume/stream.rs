@@ -57,12 +57,10 @@ fn seal_started<R: Read, W: Write>(
     };
     let mut buf = zeroize::Zeroizing::new(vec![0u8; super::CHUNK_LEN]);
     loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
-        };
+        let n = read_some(&mut reader, &mut buf)?;
+        if n == 0 {
+            break;
+        }
         sealer.update(&buf[..n], &mut out)?;
         emit(&mut out)?;
     }
@@ -72,6 +70,16 @@ fn seal_started<R: Read, W: Write>(
     emit(&mut out)?;
     writer.flush()?;
     Ok((header_bytes, digester.finalize()))
+}
+
+/// One `read` into `buf`, retried while it is interrupted; 0 at the end of the input.
+fn read_some<R: Read>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
 }
 
 /// Sealed chunks queued between the encrypting and the writing thread of
@@ -183,12 +191,10 @@ fn seal_into_channel<R: Read>(
     let mut out = fresh();
     let mut buf = zeroize::Zeroizing::new(vec![0u8; super::CHUNK_LEN]);
     loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
-        };
+        let n = read_some(&mut reader, &mut buf)?;
+        if n == 0 {
+            break;
+        }
         sealer.update(&buf[..n], &mut out)?;
         if !out.is_empty() {
             send(core::mem::replace(&mut out, fresh()))?;
@@ -263,12 +269,10 @@ fn open_with<R: Read, W: Write>(
     let mut buf = vec![0u8; 2 * SEALED_CHUNK_LEN];
     let mut out = zeroize::Zeroizing::new(Vec::with_capacity(2 * SEALED_CHUNK_LEN));
     loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
-        };
+        let n = read_some(&mut reader, &mut buf)?;
+        if n == 0 {
+            break;
+        }
         inspect(&buf[..n]);
         opener.update(&buf[..n], &mut out)?;
         writer.write_all(&out)?;

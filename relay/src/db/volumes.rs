@@ -179,6 +179,47 @@ impl VolumeRow {
     }
 }
 
+/// The columns a commit writes, in the order of `bind_revision!`'s `$1` to `$12`.
+macro_rules! volume_columns {
+    () => {
+        "(volume_id, owner_id, vtype, revision, key_epoch, padded_size, object_key, digest, \
+         owner_tag, owner_key, grantee_tags, updated_at)"
+    };
+}
+
+/// The compare-and-swap that moves a volume to a new revision: `$1`-`$12` as bound by
+/// `bind_revision!`, then the current revision, size and object key (`$13`-`$15`). The size
+/// and object key are matched too: a revision number can come back after the volume was
+/// deleted and created again.
+macro_rules! update_revision_sql {
+    () => {
+        "UPDATE volumes SET revision = $4, key_epoch = $5, padded_size = $6, object_key = $7, \
+         digest = $8, owner_tag = $9, owner_key = $10, grantee_tags = $11, updated_at = $12 \
+         WHERE volume_id = $1 AND owner_id = $2 AND vtype = $3 \
+         AND revision = $13 AND padded_size = $14 AND object_key = $15 AND key_epoch <= $5"
+    };
+}
+
+/// Binds `$1`-`$12` of a commit's statement: the new revision's values, in the order of
+/// `volume_columns!`.
+macro_rules! bind_revision {
+    ($query:expr, $commit:expr, $values:expr) => {
+        $query
+            .bind(&$values.volume_id)
+            .bind(&$values.owner_id)
+            .bind(&$commit.vtype)
+            .bind($values.new_revision)
+            .bind($values.key_epoch)
+            .bind($values.size)
+            .bind(&$commit.object_key)
+            .bind($commit.digest.as_slice())
+            .bind(&$commit.owner_tag)
+            .bind(&$commit.owner_key)
+            .bind(&$values.tags)
+            .bind($commit.now)
+    };
+}
+
 /// The checked values of a commit, as SQL binds them.
 struct CommitValues {
     new_revision: i64,
@@ -253,55 +294,25 @@ async fn commit_postgres(
         }
 
         let written = match replaced {
-            None => sqlx::query(
-                "INSERT INTO volumes (volume_id, owner_id, vtype, revision, key_epoch, \
-                 padded_size, object_key, digest, owner_tag, owner_key, grantee_tags, \
-                 updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            None => bind_revision!(
+                sqlx::query(concat!(
+                    "INSERT INTO volumes ",
+                    volume_columns!(),
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                )),
+                commit,
+                values
             )
-            .bind(&values.volume_id)
-            .bind(&values.owner_id)
-            .bind(&commit.vtype)
-            .bind(values.new_revision)
-            .bind(values.key_epoch)
-            .bind(values.size)
-            .bind(&commit.object_key)
-            .bind(commit.digest.as_slice())
-            .bind(&commit.owner_tag)
-            .bind(&commit.owner_key)
-            .bind(&values.tags)
-            .bind(commit.now)
             .execute(&mut *tx)
             .await
             .map(|done| done.rows_affected()),
-            // The stored size and object key are matched too: a revision number can come
-            // back after the volume was deleted and created again.
-            Some(current) => sqlx::query(
-                "UPDATE volumes SET revision = $3, key_epoch = $4, padded_size = $5, \
-                 object_key = $6, digest = $7, owner_tag = $8, owner_key = $9, \
-                 grantee_tags = $10, updated_at = $11 \
-                 WHERE volume_id = $1 AND owner_id = $2 AND vtype = $12 \
-                 AND revision = $13 AND padded_size = $14 AND object_key = $15 \
-                 AND key_epoch <= $4",
-            )
-            .bind(&values.volume_id)
-            .bind(&values.owner_id)
-            .bind(values.new_revision)
-            .bind(values.key_epoch)
-            .bind(values.size)
-            .bind(&commit.object_key)
-            .bind(commit.digest.as_slice())
-            .bind(&commit.owner_tag)
-            .bind(&commit.owner_key)
-            .bind(&values.tags)
-            .bind(commit.now)
-            .bind(&commit.vtype)
-            .bind(to_i64(current.revision, "revision out of range")?)
-            .bind(current.padded_size)
-            .bind(&current.object_key)
-            .execute(&mut *tx)
-            .await
-            .map(|done| done.rows_affected()),
+            Some(current) => bind_revision!(sqlx::query(update_revision_sql!()), commit, values)
+                .bind(to_i64(current.revision, "revision out of range")?)
+                .bind(current.padded_size)
+                .bind(&current.object_key)
+                .execute(&mut *tx)
+                .await
+                .map(|done| done.rows_affected()),
         };
         match written {
             Ok(0) => Attempt::Lost,
@@ -359,55 +370,31 @@ async fn commit_sqlite(
     let written = {
         let _turn = sqlite.write_turn().await;
         match replaced {
-            None => sqlx::query(
-                "INSERT INTO volumes (volume_id, owner_id, vtype, revision, key_epoch, \
-                 padded_size, object_key, digest, owner_tag, owner_key, grantee_tags, \
-                 updated_at) \
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
-                 WHERE EXISTS (SELECT 1 FROM accounts WHERE user_id = $2 \
-                 AND ($13 <= 0 OR storage_bytes + $13 <= $14))",
+            None => bind_revision!(
+                sqlx::query(concat!(
+                    "INSERT INTO volumes ",
+                    volume_columns!(),
+                    " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
+                     WHERE EXISTS (SELECT 1 FROM accounts WHERE user_id = $2 \
+                     AND ($13 <= 0 OR storage_bytes + $13 <= $14))"
+                )),
+                commit,
+                values
             )
-            .bind(&values.volume_id)
-            .bind(&values.owner_id)
-            .bind(&commit.vtype)
-            .bind(values.new_revision)
-            .bind(values.key_epoch)
-            .bind(values.size)
-            .bind(&commit.object_key)
-            .bind(commit.digest.as_slice())
-            .bind(&commit.owner_tag)
-            .bind(&commit.owner_key)
-            .bind(&values.tags)
-            .bind(commit.now)
             .bind(delta)
             .bind(values.quota)
             .execute(pool)
             .await
             .map(|done| done.rows_affected()),
-            // The stored size and object key are matched too: a revision number can come
-            // back after the volume was deleted and created again.
-            Some(current) => sqlx::query(
-                "UPDATE volumes SET revision = $3, key_epoch = $4, padded_size = $5, \
-                 object_key = $6, digest = $7, owner_tag = $8, owner_key = $9, \
-                 grantee_tags = $10, updated_at = $11 \
-                 WHERE volume_id = $1 AND owner_id = $2 AND vtype = $12 \
-                 AND revision = $13 AND padded_size = $14 AND object_key = $15 \
-                 AND key_epoch <= $4 \
-                 AND EXISTS (SELECT 1 FROM accounts WHERE user_id = $2 \
-                 AND ($16 <= 0 OR storage_bytes + $16 <= $17))",
+            Some(current) => bind_revision!(
+                sqlx::query(concat!(
+                    update_revision_sql!(),
+                    " AND EXISTS (SELECT 1 FROM accounts WHERE user_id = $2 \
+                     AND ($16 <= 0 OR storage_bytes + $16 <= $17))"
+                )),
+                commit,
+                values
             )
-            .bind(&values.volume_id)
-            .bind(&values.owner_id)
-            .bind(values.new_revision)
-            .bind(values.key_epoch)
-            .bind(values.size)
-            .bind(&commit.object_key)
-            .bind(commit.digest.as_slice())
-            .bind(&commit.owner_tag)
-            .bind(&commit.owner_key)
-            .bind(&values.tags)
-            .bind(commit.now)
-            .bind(&commit.vtype)
             .bind(to_i64(current.revision, "revision out of range")?)
             .bind(current.padded_size)
             .bind(&current.object_key)
