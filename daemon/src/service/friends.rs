@@ -53,6 +53,33 @@ impl FriendsInterface {
         self.stub(connection, &header).await
     }
 
+    async fn invites(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+    ) -> Result<String, DaemonError> {
+        self.stub(connection, &header).await
+    }
+
+    async fn revoke_invite(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        _id: &str,
+    ) -> Result<(), DaemonError> {
+        self.stub(connection, &header).await
+    }
+
+    async fn set_handle_requests(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        _relay: &str,
+        _accept: bool,
+    ) -> Result<(), DaemonError> {
+        self.stub(connection, &header).await
+    }
+
     async fn request(
         &self,
         #[zbus(header)] header: Header<'_>,

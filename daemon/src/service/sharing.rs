@@ -108,7 +108,7 @@ impl SharingInterface {
         _system: &str,
         _vtype: &str,
         _out_fd: OwnedFd,
-    ) -> Result<(), DaemonError> {
+    ) -> Result<String, DaemonError> {
         self.stub(connection, &header, &[]).await
     }
 }

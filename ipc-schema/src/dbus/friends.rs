@@ -31,6 +31,17 @@ pub trait Friends {
         code_out_fd: Fd<'_>,
     ) -> Result<String, DaemonError>;
 
+    /// Fetches from the relays, then returns JSON array of [`InviteIssued`]: our invites that
+    /// still work.
+    fn invites(&self) -> Result<String, DaemonError>;
+
+    /// Withdraws invite `id` (as listed by `Invites`) at the relay.
+    fn revoke_invite(&self, id: &str) -> Result<(), DaemonError>;
+
+    /// Whether strangers may send us friend requests by handle at `relay` (empty: the only
+    /// relay). Invites and existing friends are not affected.
+    fn set_handle_requests(&self, relay: &str, accept: bool) -> Result<(), DaemonError>;
+
     /// Sends a friend request with the invite code read from `code_fd`; the owner's key is
     /// checked against the code's fingerprint, so the new friend is verified. Returns JSON
     /// [`FriendEntry`] (pending until the owner approves).

@@ -40,8 +40,29 @@ pub trait Sharing {
     fn incoming(&self, system: &str) -> Result<String, DaemonError>;
 
     /// Fetches the current revision of `system`'s volume `vtype`, checks our tag, decrypts it
-    /// in memory and writes the plaintext to `out_fd`.
-    fn view(&self, system: &str, vtype: &str, out_fd: Fd<'_>) -> Result<(), DaemonError>;
+    /// in memory and writes the plaintext to `out_fd`. Returns JSON [`SharedView`], whose
+    /// `sensitive` flag tells desktop apps to keep the content out of screenshots.
+    fn view(&self, system: &str, vtype: &str, out_fd: Fd<'_>) -> Result<String, DaemonError>;
+}
+
+/// The answer to `View`: what was written to the descriptor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedView {
+    /// The volume id at the relay.
+    pub id: Uuid,
+    /// The volume type.
+    pub vtype: VolumeType,
+    /// The local id of the friend (system) sharing it.
+    pub system_id: Uuid,
+    /// That friend's name.
+    pub system: String,
+    /// The revision shown.
+    pub revision: u64,
+    /// Plaintext bytes written.
+    pub size: u64,
+    /// Always true: shared content is someone else's private record. Apps showing it should
+    /// block screenshots and screen sharing, and keep it out of caches and notifications.
+    pub sensitive: bool,
 }
 
 /// What we share with one friend.
@@ -97,6 +118,18 @@ mod tests {
                 updated_at: 4,
             }]),
             r#"[{"id":"00000000-0000-0000-0000-000000000005","name":"analytics","system_id":"00000000-0000-0000-0000-000000000001","system":"the-crew","revision":3,"updated_at":4}]"#
+        );
+        assert_eq!(
+            round_trip(&SharedView {
+                id: Uuid::from_u128(5),
+                vtype: VolumeType::parse("members").expect("vtype"),
+                system_id: Uuid::from_u128(1),
+                system: "the-crew".to_owned(),
+                revision: 3,
+                size: 10,
+                sensitive: true,
+            }),
+            r#"{"id":"00000000-0000-0000-0000-000000000005","vtype":"members","system_id":"00000000-0000-0000-0000-000000000001","system":"the-crew","revision":3,"size":10,"sensitive":true}"#
         );
     }
 }

@@ -1,11 +1,13 @@
-//! Grants: `PUT /v1/volumes/{id}/grants/{user_id}` with [`GrantRequest`] (`204`),
+//! Grants: `PUT /v1/volumes/{id}/grants/{user_id}` with [`GrantRequest`] (`204`; `409
+//! revision_conflict` if `revision` is no longer the current one, `409 epoch_fenced` if
+//! `key_epoch` is older than the volume's),
 //! `DELETE /v1/volumes/{id}/grants/{user_id}` (`204`), `GET /v1/volumes/{id}/grants` →
 //! [`GrantListing`]. Owner only; anyone else gets `404`.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::encoding::B64Bytes;
+use crate::encoding::{B64Bytes, Bytes32};
 
 /// The body of `PUT /v1/volumes/{id}/grants/{user_id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,6 +18,12 @@ pub struct GrantRequest {
     /// The grantee's key block: an HPKE envelope from owner to grantee holding the epoch's
     /// volume key.
     pub key_block: B64Bytes,
+    /// The volume's current revision, which `tag` covers.
+    pub revision: u64,
+    /// The grantee's tag over that revision (the MAC of `docs/PROTOCOL.md` §9.5 under the
+    /// tag key of this key block); the relay adds it to the revision's tags so that the
+    /// grantee can read the revision at once, without waiting for the next upload.
+    pub tag: Bytes32,
 }
 
 /// One grant in [`GrantListing`].
@@ -47,8 +55,10 @@ mod tests {
             round_trip(&GrantRequest {
                 key_epoch: 2,
                 key_block: B64Bytes::new(vec![0xff, 0xee]),
+                revision: 3,
+                tag: Bytes32::new([0; 32]),
             }),
-            r#"{"key_epoch":2,"key_block":"_-4"}"#
+            r#"{"key_epoch":2,"key_block":"_-4","revision":3,"tag":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}"#
         );
         assert!(
             serde_json::from_str::<GrantRequest>(r#"{"key_epoch":2,"key_block":"_-4="}"#).is_err()

@@ -2,6 +2,7 @@
 //! sees the locator and its hash, never the secret.
 //!
 //! - `POST /v1/invites` with [`InviteCreateRequest`] → [`InviteCreated`] (`201`).
+//! - `GET /v1/invites` → [`InviteListing`]: my invites that still work.
 //! - `DELETE /v1/invites/{invite_id}` withdraws one (`204`).
 //! - `GET /v1/invites/{locator}` (rate limited) → [`InviteLookup`]: the owner's key, which the
 //!   friend checks against the fingerprint carried by the code's secret.
@@ -9,6 +10,10 @@
 //!   friend request in the owner's mailbox and spends one use.
 //!
 //! Expired, exhausted and unknown invites all answer `404`.
+//!
+//! An invite's id is the UUID whose 16 bytes are the first 16 bytes of its locator hash
+//! ([`invite_id_of`]): the relay needs no second column, and the id says nothing the hash does
+//! not.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -52,6 +57,35 @@ pub struct InviteLookup {
     /// The owner's handle, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handle: Option<Handle>,
+}
+
+/// One invite in [`InviteListing`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteEntry {
+    /// The id to withdraw it with.
+    pub invite_id: Uuid,
+    /// When it stops working, unix seconds.
+    pub expires_at: u64,
+    /// Remaining uses.
+    pub uses: u32,
+    /// When it was registered, unix seconds.
+    pub created_at: u64,
+}
+
+/// The body of `GET /v1/invites`: the caller's invites that are neither expired nor used up,
+/// oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteListing {
+    /// The invites.
+    pub invites: Vec<InviteEntry>,
+}
+
+/// The invite id of a locator hash: the UUID made of its first 16 bytes.
+#[must_use]
+pub fn invite_id_of(locator_hash: &Bytes32) -> Uuid {
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&locator_hash.as_bytes()[..16]);
+    Uuid::from_bytes(id)
 }
 
 /// The body of `POST /v1/invites/redeem`.
@@ -100,6 +134,22 @@ mod tests {
                 envelope: B64Bytes::new(vec![1, 2, 3]),
             }),
             r#"{"locator":"AAAAAAAAAAAAAAAAAAAAAA","envelope":"AQID"}"#
+        );
+        round_trip(&InviteListing {
+            invites: vec![InviteEntry {
+                invite_id: Uuid::from_u128(4),
+                expires_at: 100,
+                uses: 2,
+                created_at: 50,
+            }],
+        });
+        let mut hash = [0u8; 32];
+        hash[0] = 0xab;
+        hash[15] = 0xcd;
+        hash[16] = 0xff;
+        assert_eq!(
+            invite_id_of(&Bytes32::new(hash)).to_string(),
+            "ab000000-0000-0000-0000-0000000000cd"
         );
         assert!(
             serde_json::from_str::<InviteRedeemRequest>(

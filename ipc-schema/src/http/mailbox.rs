@@ -6,6 +6,9 @@
 //! - `GET /v1/mailbox?after=SEQ&limit=N` ([`MailQuery`]) → [`MailListing`], oldest first.
 //! - `DELETE /v1/mailbox/{seq}` drops one of my messages (`204`).
 //!
+//! - `GET /v1/me/mail-settings` → [`MailSettings`]; `PUT /v1/me/mail-settings` with
+//!   [`MailSettings`] (`204`): whether requests by handle are accepted at all.
+//!
 //! Invite redemptions arrive here too, with source [`MailSource::Invite`].
 
 use serde::{Deserialize, Serialize};
@@ -38,6 +41,15 @@ pub struct MailPostRequest {
     pub envelope: B64Bytes,
     /// Why the post may be delivered.
     pub route: MailRoute,
+}
+
+/// The body of `GET` and `PUT /v1/me/mail-settings`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailSettings {
+    /// Whether strangers may post friend requests found by handle (`via: handle`); true for
+    /// a new account. Invite and link mail is not affected.
+    pub handle_requests: bool,
 }
 
 /// The query of `GET /v1/mailbox`.
@@ -122,6 +134,16 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn settings_shape() {
+        assert_eq!(
+            round_trip(&MailSettings {
+                handle_requests: false
+            }),
+            r#"{"handle_requests":false}"#
+        );
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub const HANDLE_ROUTE: &str = "/v1/handles/{handle}";
 pub const ME: &str = "/v1/me";
 /// `PUT` / `DELETE`: set or drop my handle.
 pub const ME_HANDLE: &str = "/v1/me/handle";
+/// `GET` / `PUT`: my mail settings ([`crate::http::mailbox::MailSettings`]).
+pub const ME_MAIL_SETTINGS: &str = "/v1/me/mail-settings";
 /// `GET`: volumes I own and volumes shared with me.
 pub const VOLUMES: &str = "/v1/volumes";
 /// `PUT` / `GET` / `HEAD` / `DELETE` one volume.
@@ -37,7 +39,7 @@ pub const VOLUME_ROUTE: &str = "/v1/volumes/{volume_id}";
 pub const GRANTS_ROUTE: &str = "/v1/volumes/{volume_id}/grants";
 /// `PUT` / `DELETE` one grant.
 pub const GRANT_ROUTE: &str = "/v1/volumes/{volume_id}/grants/{user_id}";
-/// `POST`: register an invite.
+/// `POST`: register an invite. `GET`: list mine.
 pub const INVITES: &str = "/v1/invites";
 /// `GET` with a base64url [`Locator`]: look up an invite's owner. `DELETE` with an invite id:
 /// withdraw an invite.
