@@ -42,3 +42,5 @@ pub const KEY_FINGERPRINT: &str = "plog/v1/key-fingerprint";
 pub const VOLUME: &str = "plog/v1/volume";
 /// Hash label of a safety-number half.
 pub const SAFETY_NUMBER: &str = "plog/v1/safety-number";
+/// Hash of a link token, as the relay stores it.
+pub const LINK_TOKEN: &str = "plog/v1/link-token";

@@ -21,6 +21,7 @@ pub mod invite;
 pub mod keyblock;
 pub mod keyfile;
 pub mod labels;
+pub mod link;
 pub mod master;
 pub mod padding;
 mod primitives;
