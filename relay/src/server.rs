@@ -14,7 +14,9 @@ use plog_crypto::SecretBytes;
 use thiserror::Error;
 use tokio::sync::Notify;
 
-use crate::broker::{Broker, BrokerError, EmbeddedNats, NatsSettings};
+use crate::broker::{
+    Broker, BrokerError, BrokerOptions, EmbeddedNats, MailboxLimits, NatsSettings,
+};
 use crate::config::Config;
 use crate::db::{Db, DbError};
 use crate::state::{AppState, SharedState, now_secs};
@@ -94,10 +96,16 @@ async fn run(
         prefix: config.nats.prefix.clone(),
         object_chunk_size: config.nats.object_chunk_size,
     };
-    let broker = Broker::connect(
+    let broker = Broker::connect_with_mailbox(
         &settings,
         Duration::from_secs(config.auth.challenge_ttl_secs),
         Duration::from_secs(config.auth.session_ttl_secs),
+        &BrokerOptions::default(),
+        &MailboxLimits {
+            retention: config.mailbox.retention(),
+            max_per_recipient: config.mailbox.max_per_recipient,
+            max_envelope_bytes: config.mailbox.max_envelope_bytes,
+        },
     )
     .await?;
     let db = Db::connect(&config.database_url()).await?;
@@ -109,18 +117,26 @@ async fn run(
     let listen_addr = listener.local_addr()?;
     let origin = config.public_origin_for(listen_addr);
 
+    let (closing, shutting_down) = tokio::sync::watch::channel(false);
     let state: SharedState = Arc::new(AppState {
         origin: origin.clone(),
         db,
         broker,
         relay_secret,
         purge: Notify::new(),
+        handle_requests: crate::api::rate_limit::RateLimiter::new(
+            config.mailbox.handle_requests_per_hour,
+            config.mailbox.handle_requests_burst,
+        ),
+        shutting_down,
         config,
     });
     let handle = axum_server::Handle::new();
     let server_handle = handle.clone();
     tokio::spawn(async move {
         shutdown.await;
+        // Event streams never end by themselves: tell them first.
+        closing.send_replace(true);
         server_handle.graceful_shutdown(Some(Duration::from_secs(10)));
     });
     let listen = listener.local_addr()?;

@@ -25,6 +25,11 @@ pub struct AppState {
     pub relay_secret: SecretBytes<32>,
     /// Wakes the purge task after a commit or deletion queued objects.
     pub purge: tokio::sync::Notify,
+    /// Friend requests by handle, per sender account (`mailbox.handle_requests_*`).
+    pub handle_requests: crate::api::rate_limit::RateLimiter,
+    /// Becomes `true` when the relay starts shutting down, so long-lived responses (event
+    /// streams) end instead of holding the graceful shutdown open.
+    pub shutting_down: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The state as handlers receive it.

@@ -297,7 +297,12 @@ fn every_key_has_its_variable() {
                 continue;
             }
             "limits.quota_bytes" => "4_294_967_296",
-            _ if key.starts_with("limits.") || key.starts_with("auth.") => "1000",
+            _ if ["limits.", "auth.", "mailbox.", "events."]
+                .iter()
+                .any(|section| key.starts_with(section)) =>
+            {
+                "1000"
+            }
             "nats.object_chunk_size" => "4096",
             _ => "/some/value",
         };

@@ -108,6 +108,9 @@ on_both_engines!(
     relay_secret_race_has_one_value,
     invites_and_links,
     migrations_are_idempotent,
+    grants_put_tags_on_the_current_revision,
+    concurrent_grants_keep_every_tag,
+    invites_are_withdrawn_by_id_and_uses_given_back,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1316,6 +1319,390 @@ async fn invites_and_links(engine: &Engine) {
     assert!(db.delete_link(&[7; 32]).await.expect("delete"));
     assert!(!db.delete_link(&[7; 32]).await.expect("delete again"));
     assert_eq!(db.link_count().await.expect("count"), 1);
+}
+
+async fn grants_put_tags_on_the_current_revision(engine: &Engine) {
+    let db = &engine.db;
+    let owner = active(db, AccountKind::System, 1).await;
+    let friend = active(db, AccountKind::Friend, 2).await;
+    let other = active(db, AccountKind::Friend, 3).await;
+    let stranger = active(db, AccountKind::Friend, 4).await;
+    let pending = db
+        .create_account(&new_account(AccountKind::Friend, 5, None))
+        .await
+        .expect("register")
+        .user_id;
+    let shared = Uuid::new_v4();
+    let mut create = commit(shared, owner, Precondition::Create, 100);
+    create.key_epoch = 1;
+    db.commit_volume(&create).await.expect("create");
+    let manifest = Uuid::new_v4();
+    let mut owner_only = commit(manifest, owner, Precondition::Create, 100);
+    owner_only.vtype = "manifest".to_owned();
+    db.commit_volume(&owner_only)
+        .await
+        .expect("create manifest");
+
+    let grant = NewGrant {
+        volume_id: shared,
+        owner_id: owner,
+        grantee_id: friend,
+        key_block: vec![0x42; 81],
+        key_epoch: 1,
+        now: T0,
+    };
+    assert_eq!(
+        db.put_grant_with_tag(&grant, 1, &[0xaa; 32])
+            .await
+            .expect("grant"),
+        1,
+        "the revision's key epoch"
+    );
+    let tags = |entries: &[(Uuid, u8)]| -> BTreeMap<Uuid, Vec<u8>> {
+        entries.iter().map(|(id, b)| (*id, vec![*b; 32])).collect()
+    };
+    let row = db.volume(shared).await.expect("read").expect("volume");
+    assert_eq!(row.grantee_tags, tags(&[(friend, 0xaa)]));
+    assert_eq!(row.revision, 1, "a grant moves no revision");
+    let (_, access) = db
+        .volume_access(shared, friend)
+        .await
+        .expect("read")
+        .expect("grantee reads");
+    assert_eq!(
+        access,
+        VolumeAccess::Grantee {
+            key_block: vec![0x42; 81],
+            key_epoch: 1,
+            tag: Some(vec![0xaa; 32]),
+        }
+    );
+
+    // Granting again replaces key block and tag, keeping the creation time; another grantee's
+    // tag joins the first.
+    db.put_grant_with_tag(
+        &NewGrant {
+            key_block: vec![0x43; 81],
+            now: T0 + 5,
+            ..grant.clone()
+        },
+        1,
+        &[0xab; 32],
+    )
+    .await
+    .expect("grant again");
+    db.put_grant_with_tag(
+        &NewGrant {
+            grantee_id: other,
+            ..grant.clone()
+        },
+        1,
+        &[0xbb; 32],
+    )
+    .await
+    .expect("grant another");
+    let row = db.volume(shared).await.expect("read").expect("volume");
+    assert_eq!(row.grantee_tags, tags(&[(friend, 0xab), (other, 0xbb)]));
+    let grants = db.grants(shared, owner).await.expect("grants");
+    assert_eq!(grants.len(), 2);
+    let first = grants
+        .iter()
+        .find(|g| g.grantee_id == friend)
+        .expect("friend's grant");
+    assert_eq!(
+        (first.key_block.clone(), first.created_at),
+        (vec![0x43; 81], T0)
+    );
+
+    // Refusals change nothing.
+    let refused = [
+        (
+            db.put_grant_with_tag(&grant, 2, &[1; 32]).await,
+            "a revision ahead",
+        ),
+        (
+            db.put_grant_with_tag(&grant, 0, &[1; 32]).await,
+            "revision 0",
+        ),
+    ];
+    for (result, what) in refused {
+        assert!(
+            matches!(result, Err(DbError::RevisionConflict { current: Some(1) })),
+            "{what}: {result:?}"
+        );
+    }
+    assert!(matches!(
+        db.put_grant_with_tag(
+            &NewGrant {
+                key_epoch: 0,
+                ..grant.clone()
+            },
+            1,
+            &[1; 32]
+        )
+        .await,
+        Err(DbError::EpochFenced { current: 1 })
+    ));
+    for (candidate, what) in [
+        (
+            NewGrant {
+                owner_id: stranger,
+                ..grant.clone()
+            },
+            "not the owner",
+        ),
+        (
+            NewGrant {
+                volume_id: Uuid::new_v4(),
+                ..grant.clone()
+            },
+            "no such volume",
+        ),
+        (
+            NewGrant {
+                grantee_id: Uuid::new_v4(),
+                ..grant.clone()
+            },
+            "no such grantee",
+        ),
+        (
+            NewGrant {
+                grantee_id: pending,
+                ..grant.clone()
+            },
+            "a grantee that never logged in",
+        ),
+    ] {
+        let result = db.put_grant_with_tag(&candidate, 1, &[1; 32]).await;
+        assert!(
+            matches!(result, Err(DbError::NotFound)),
+            "{what}: {result:?}"
+        );
+    }
+    for (candidate, what) in [
+        (
+            NewGrant {
+                grantee_id: owner,
+                ..grant.clone()
+            },
+            "oneself",
+        ),
+        (
+            NewGrant {
+                volume_id: manifest,
+                ..grant.clone()
+            },
+            "the manifest",
+        ),
+    ] {
+        let result = db.put_grant_with_tag(&candidate, 1, &[1; 32]).await;
+        assert!(
+            matches!(result, Err(DbError::InvalidInput(_))),
+            "{what}: {result:?}"
+        );
+    }
+    let row = db.volume(shared).await.expect("read").expect("volume");
+    assert_eq!(row.grantee_tags, tags(&[(friend, 0xab), (other, 0xbb)]));
+    assert_eq!(db.grants(shared, owner).await.expect("grants").len(), 2);
+    assert!(db.grants(manifest, owner).await.expect("grants").is_empty());
+
+    // The next upload carries the tags its uploader wrote; a grant at its newer epoch adds one.
+    let mut next = commit(shared, owner, replace(1), 100);
+    next.key_epoch = 2;
+    next.grantee_tags = tags(&[(other, 0xcc)]);
+    db.commit_volume(&next).await.expect("revision 2");
+    assert!(matches!(
+        db.put_grant_with_tag(&grant, 2, &[1; 32]).await,
+        Err(DbError::EpochFenced { current: 2 })
+    ));
+    assert_eq!(
+        db.put_grant_with_tag(
+            &NewGrant {
+                key_epoch: 2,
+                ..grant.clone()
+            },
+            2,
+            &[0xdd; 32]
+        )
+        .await
+        .expect("grant at the new epoch"),
+        2
+    );
+    let row = db.volume(shared).await.expect("read").expect("volume");
+    assert_eq!(row.grantee_tags, tags(&[(friend, 0xdd), (other, 0xcc)]));
+    assert_eq!(
+        db.grantee_ids(shared).await.expect("grantees"),
+        BTreeSet::from([friend, other])
+            .into_iter()
+            .collect::<Vec<_>>()
+    );
+
+    // Revoking removes the grant and the grantee's tag, nothing else.
+    assert!(matches!(
+        db.delete_grant(shared, stranger, friend).await,
+        Err(DbError::NotFound)
+    ));
+    db.delete_grant(shared, owner, friend)
+        .await
+        .expect("revoke");
+    let row = db.volume(shared).await.expect("read").expect("volume");
+    assert_eq!(row.grantee_tags, tags(&[(other, 0xcc)]));
+    assert_eq!(row.revision, 2);
+    assert_eq!(db.volume_access(shared, friend).await.expect("read"), None);
+    assert!(matches!(
+        db.delete_grant(shared, owner, friend).await,
+        Err(DbError::NotFound)
+    ));
+    assert!(matches!(
+        db.delete_grant(Uuid::new_v4(), owner, other).await,
+        Err(DbError::NotFound)
+    ));
+    assert_eq!(db.grantee_ids(shared).await.expect("grantees"), vec![other]);
+    assert!(
+        db.grantee_ids(Uuid::new_v4())
+            .await
+            .expect("grantees")
+            .is_empty()
+    );
+    // A grant whose tag the current revision no longer carries is revoked all the same.
+    let mut untagged = commit(shared, owner, replace(2), 100);
+    untagged.key_epoch = 2;
+    db.commit_volume(&untagged).await.expect("revision 3");
+    db.delete_grant(shared, owner, other)
+        .await
+        .expect("revoke without a tag");
+    assert!(db.grantee_ids(shared).await.expect("grantees").is_empty());
+}
+
+async fn concurrent_grants_keep_every_tag(engine: &Engine) {
+    let db = &engine.db;
+    let owner = active(db, AccountKind::System, 1).await;
+    let shared = Uuid::new_v4();
+    db.commit_volume(&commit(shared, owner, Precondition::Create, 100))
+        .await
+        .expect("create");
+    let mut grantees = Vec::new();
+    for key_byte in 10..16 {
+        grantees.push(active(db, AccountKind::Friend, key_byte).await);
+    }
+    let db = Arc::new(db.clone());
+    let tasks: Vec<_> = grantees
+        .iter()
+        .enumerate()
+        .map(|(i, grantee)| {
+            let db = Arc::clone(&db);
+            let grant = NewGrant {
+                volume_id: shared,
+                owner_id: owner,
+                grantee_id: *grantee,
+                key_block: vec![i as u8; 81],
+                key_epoch: 0,
+                now: T0,
+            };
+            tokio::spawn(async move { db.put_grant_with_tag(&grant, 1, &[i as u8; 32]).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task").expect("every grant is stored");
+    }
+    let row = db.volume(shared).await.expect("read").expect("volume");
+    let expected: BTreeMap<Uuid, Vec<u8>> = grantees
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (*id, vec![i as u8; 32]))
+        .collect();
+    assert_eq!(
+        row.grantee_tags, expected,
+        "no grant overwrote another's tag"
+    );
+    assert_eq!(db.grants(shared, owner).await.expect("grants").len(), 6);
+}
+
+async fn invites_are_withdrawn_by_id_and_uses_given_back(engine: &Engine) {
+    let db = &engine.db;
+    let owner = active(db, AccountKind::System, 1).await;
+    let other = active(db, AccountKind::System, 2).await;
+    let hash = |b: u8| -> Vec<u8> { (0..32).map(|i| b.wrapping_add(i)).collect() };
+    let id_of = |hash: &[u8]| Uuid::from_slice(&hash[..16]).expect("16 bytes");
+    let invite = NewInvite {
+        locator_hash: hash(1),
+        owner_id: owner,
+        expires_at: T0 + 100,
+        uses: 1,
+        now: T0,
+    };
+    db.create_invite(&invite).await.expect("invite");
+    db.create_invite(&NewInvite {
+        locator_hash: hash(50),
+        expires_at: T0 + 50,
+        now: T0 + 1,
+        ..invite.clone()
+    })
+    .await
+    .expect("invite");
+    db.create_invite(&NewInvite {
+        locator_hash: hash(100),
+        owner_id: other,
+        ..invite.clone()
+    })
+    .await
+    .expect("someone else's invite");
+
+    let live = db.live_invites_of(owner, T0).await.expect("list");
+    assert_eq!(
+        live.iter()
+            .map(|i| i.locator_hash.clone())
+            .collect::<Vec<_>>(),
+        vec![hash(1), hash(50)],
+        "oldest first"
+    );
+    assert_eq!(
+        db.live_invites_of(owner, T0 + 50)
+            .await
+            .expect("list")
+            .len(),
+        1,
+        "the expired one is not listed"
+    );
+
+    // Only the owner, only a live invite, only by its id.
+    assert!(matches!(
+        db.delete_live_invite(id_of(&hash(1)), other, T0).await,
+        Err(DbError::NotFound)
+    ));
+    assert!(matches!(
+        db.delete_live_invite(id_of(&hash(2)), owner, T0).await,
+        Err(DbError::NotFound)
+    ));
+    assert!(matches!(
+        db.delete_live_invite(id_of(&hash(50)), owner, T0 + 50)
+            .await,
+        Err(DbError::NotFound)
+    ));
+    // A used-up invite is not live; a use given back makes it live again.
+    db.consume_invite(&hash(1), T0).await.expect("use");
+    assert_eq!(db.live_invites_of(owner, T0).await.expect("list").len(), 1);
+    assert!(matches!(
+        db.delete_live_invite(id_of(&hash(1)), owner, T0).await,
+        Err(DbError::NotFound)
+    ));
+    db.restore_invite_use(&hash(1)).await.expect("give back");
+    assert_eq!(
+        db.invite(&hash(1), T0)
+            .await
+            .expect("read")
+            .expect("usable again")
+            .uses_left,
+        1
+    );
+    db.delete_live_invite(id_of(&hash(1)), owner, T0)
+        .await
+        .expect("withdraw");
+    assert_eq!(db.invite(&hash(1), T0).await.expect("read"), None);
+    // Giving a use back to a withdrawn invite does not bring it back.
+    db.restore_invite_use(&hash(1)).await.expect("no-op");
+    assert_eq!(db.invite(&hash(1), T0).await.expect("read"), None);
+    assert!(db.invite(&hash(100), T0).await.expect("read").is_some());
 }
 
 async fn migrations_are_idempotent(engine: &Engine) {

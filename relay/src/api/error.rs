@@ -73,6 +73,12 @@ impl IntoResponse for ApiError {
 
 impl From<BrokerError> for ApiError {
     fn from(error: BrokerError) -> Self {
+        if matches!(error, BrokerError::MailboxFull) {
+            return Self::new(
+                ErrorCode::RateLimited,
+                "the recipient's mailbox is full; retry later",
+            );
+        }
         if error.is_unavailable() {
             tracing::warn!(%error, "NATS unavailable");
             Self::new(

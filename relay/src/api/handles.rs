@@ -79,6 +79,11 @@ pub(crate) async fn delete_me(
     }
     let user_id = session.account.user_id;
     state.db.delete_account(user_id, now as i64).await?;
+    // Best effort: the account is gone either way, and what stays behind expires with the
+    // mailbox retention.
+    if let Err(error) = state.broker.purge_mailbox(user_id).await {
+        tracing::warn!(%error, "could not purge the mailbox of a deleted account");
+    }
     state.broker.delete_session(&session.key).await?;
     state.purge.notify_one();
     tracing::info!(%user_id, "account deleted by its owner");

@@ -4,9 +4,16 @@
 mod accounts;
 mod auth;
 pub mod error;
+mod events;
+mod grants;
 mod handles;
 mod info;
+mod invites;
 mod json;
+mod links;
+mod mail_settings;
+mod mailbox;
+pub mod rate_limit;
 mod session;
 mod upload;
 mod volumes;
@@ -43,6 +50,26 @@ pub fn router(state: SharedState) -> Router {
                 .head(volumes::head)
                 .delete(volumes::delete),
         )
+        .route(paths::GRANTS_ROUTE, get(grants::list))
+        .route(paths::GRANT_ROUTE, put(grants::put).delete(grants::delete))
+        .route(paths::INVITES, post(invites::create).get(invites::list))
+        .route(paths::INVITES_REDEEM, post(invites::redeem))
+        .route(
+            paths::INVITE_ITEM_ROUTE,
+            get(invites::lookup).delete(invites::withdraw),
+        )
+        .route(paths::MAILBOX, get(mailbox::list))
+        .route(
+            paths::MAILBOX_ITEM_ROUTE,
+            post(mailbox::post).delete(mailbox::delete),
+        )
+        .route(paths::LINKS, post(links::add))
+        .route(paths::LINK_ROUTE, delete(links::delete))
+        .route(
+            paths::ME_MAIL_SETTINGS,
+            get(mail_settings::get).put(mail_settings::put),
+        )
+        .route(paths::EVENTS, get(events::stream))
         .fallback(|| async { ApiError::not_found() })
         // Volume bodies are streamed and limited by the upload checker; JSON bodies by the
         // JSON extractor.

@@ -231,6 +231,16 @@ pub(crate) async fn put(
     }
     state.purge.notify_one();
     tracing::info!(%volume_id, revision, size = received, "volume stored");
+    super::grants::announce(
+        &state,
+        plog_ipc_schema::http::events::VolumeUpdated {
+            volume_id,
+            owner_id: owner,
+            revision,
+            key_epoch: upload.key_epoch,
+        },
+        None,
+    );
     let status = match upload.precondition {
         Precondition::Create => StatusCode::CREATED,
         Precondition::Replace { .. } => StatusCode::OK,
@@ -421,6 +431,9 @@ pub(crate) async fn delete(
         }
         _ => return Err(ApiError::bad_request("If-Match given more than once")),
     };
+    // Read first: the deletion takes the grants, and with them whom to tell, along.
+    let readers =
+        super::grants::readers_before_delete(&state, volume_id, session.account.user_id).await;
     state
         .db
         .delete_volume(
@@ -432,5 +445,6 @@ pub(crate) async fn delete(
         .await?;
     state.purge.notify_one();
     tracing::info!(%volume_id, "volume deleted");
+    super::grants::announce_deleted(&state, readers);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -22,6 +22,7 @@ use async_nats::jetstream::{self, kv, object_store};
 use plog_ipc_schema::nats::{KvBucket, Names};
 
 use super::error::BrokerError;
+use super::mailbox::{HEADER_ALLOWANCE, MailboxLimits};
 
 /// What [`declare`] needs besides the names.
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +30,7 @@ pub(super) struct Lifetimes {
     pub(super) challenge_ttl: Duration,
     pub(super) session_ttl: Duration,
     pub(super) replicas: usize,
+    pub(super) mailbox: MailboxLimits,
 }
 
 /// The opened buckets.
@@ -38,6 +40,7 @@ pub(super) struct Declared {
     pub(super) volumes_stream: stream::Stream,
     pub(super) challenges: kv::Store,
     pub(super) sessions: kv::Store,
+    pub(super) mailbox: stream::Stream,
 }
 
 /// Name of the stream behind an object store bucket.
@@ -89,6 +92,35 @@ pub(super) fn kv_stream_config(
     }
 }
 
+/// The mailbox stream: one subject per recipient, limited per subject; a full subject refuses
+/// new messages rather than dropping old ones.
+pub(super) fn mailbox_stream_config(
+    names: &Names,
+    limits: &MailboxLimits,
+    replicas: usize,
+) -> stream::Config {
+    let max_message_size = limits
+        .max_envelope_bytes
+        .saturating_add(HEADER_ALLOWANCE)
+        .try_into()
+        .unwrap_or(i32::MAX);
+    stream::Config {
+        name: names.mailbox_stream(),
+        description: Some("PluralLog mailboxes (sealed envelopes per recipient)".to_owned()),
+        subjects: vec![names.mailbox_subjects()],
+        max_age: limits.retention,
+        max_messages_per_subject: i64::from(limits.max_per_recipient),
+        max_message_size,
+        storage: StorageType::File,
+        num_replicas: replicas.max(1),
+        discard: DiscardPolicy::New,
+        discard_new_per_subject: true,
+        deny_delete: false,
+        deny_purge: false,
+        ..Default::default()
+    }
+}
+
 /// Creates (or opens) every bucket the relay uses.
 pub(super) async fn declare(
     js: &jetstream::Context,
@@ -105,6 +137,16 @@ pub(super) async fn declare(
             )));
         }
     }
+    if lifetimes.mailbox.retention < Duration::from_secs(1) {
+        return Err(BrokerError::Config(
+            "the mailbox retention must be at least one second".to_owned(),
+        ));
+    }
+    if lifetimes.mailbox.max_per_recipient == 0 {
+        return Err(BrokerError::Config(
+            "a mailbox must hold at least one message".to_owned(),
+        ));
+    }
 
     let volumes_stream =
         ensure_stream(js, volumes_stream_config(names, lifetimes.replicas)).await?;
@@ -114,6 +156,11 @@ pub(super) async fn declare(
     ] {
         ensure_stream(js, kv_stream_config(names, bucket, ttl, lifetimes.replicas)).await?;
     }
+    let mailbox = ensure_stream(
+        js,
+        mailbox_stream_config(names, &lifetimes.mailbox, lifetimes.replicas),
+    )
+    .await?;
 
     let volumes = js
         .get_object_store(names.volumes_bucket())
@@ -126,6 +173,7 @@ pub(super) async fn declare(
         volumes_stream,
         challenges,
         sessions,
+        mailbox,
     })
 }
 
@@ -211,7 +259,8 @@ async fn create_stream(
     }
 }
 
-/// Checks an existing stream against the declaration; updates TTL and history if they differ.
+/// Checks an existing stream against the declaration; updates TTL, history, message size and
+/// the per-subject discard rule if they differ.
 async fn reconcile(
     js: &jetstream::Context,
     existing: stream::Stream,
@@ -237,8 +286,11 @@ async fn reconcile(
             "keeping the existing replica count of a JetStream stream"
         );
     }
+    // The server reports an unset limit as -1; the declaration leaves it at 0.
     if have.max_age == wanted.max_age
-        && have.max_messages_per_subject == wanted.max_messages_per_subject
+        && limit(have.max_messages_per_subject) == limit(wanted.max_messages_per_subject)
+        && limit(have.max_message_size.into()) == limit(wanted.max_message_size.into())
+        && have.discard_new_per_subject == wanted.discard_new_per_subject
     {
         return Ok(existing);
     }
@@ -246,6 +298,8 @@ async fn reconcile(
     let mut updated = have.clone();
     updated.max_age = wanted.max_age;
     updated.max_messages_per_subject = wanted.max_messages_per_subject;
+    updated.max_message_size = wanted.max_message_size;
+    updated.discard_new_per_subject = wanted.discard_new_per_subject;
     // The server refuses a duplicate window longer than the maximum age.
     if !wanted.max_age.is_zero() && updated.duplicate_window > wanted.max_age {
         updated.duplicate_window = wanted.max_age;
@@ -265,6 +319,11 @@ async fn reconcile(
     js.get_stream(&name)
         .await
         .map_err(|err| BrokerError::unavailable(format!("opening stream {name}: {}", chain(&err))))
+}
+
+/// A stream limit with "unlimited" spelled one way.
+fn limit(value: i64) -> i64 {
+    if value <= 0 { -1 } else { value }
 }
 
 /// `err` and its sources, joined by `: `.

@@ -51,6 +51,19 @@ pub enum BrokerError {
     #[error("key-value store: {0}")]
     Kv(String),
 
+    /// The server refused or failed a mailbox operation.
+    #[error("mailbox: {0}")]
+    Mailbox(String),
+
+    /// The recipient's mailbox holds as many messages as it may
+    /// (`mailbox.max_per_recipient`): the new one was refused, nothing older was dropped.
+    #[error("the recipient's mailbox is full")]
+    MailboxFull,
+
+    /// A live event could not be encoded or handed to the connection.
+    #[error("live event: {0}")]
+    Event(String),
+
     /// The entry to be created already exists (a challenge id was reused).
     #[error("the entry already exists")]
     Conflict,

@@ -1,4 +1,5 @@
-//! The relay's NATS JetStream layer: volume objects, challenges and sessions (DESIGN §4.2).
+//! The relay's NATS JetStream layer: volume objects, challenges and sessions, mailboxes and
+//! live events (DESIGN §4.2).
 //!
 //! [`Broker`] is one connection plus the opened buckets; it is cheap to clone and shared by
 //! every request handler. All names come from [`plog_ipc_schema::nats::Names`] under the
@@ -14,7 +15,9 @@
 mod declare;
 mod embedded;
 mod error;
+mod events;
 mod kv;
+mod mailbox;
 mod objects;
 mod settings;
 
@@ -28,6 +31,9 @@ use tokio::sync::watch;
 
 pub use embedded::EmbeddedNats;
 pub use error::BrokerError;
+pub use mailbox::{
+    HEADER_ALLOWANCE, MAX_LIST, MailboxLimits, RECEIVED_AT_HEADER, SENDER_HEADER, SOURCE_HEADER,
+};
 pub use objects::{ObjectReader, StoredObject};
 pub use settings::{
     BrokerOptions, DEFAULT_OBJECT_CHUNK_SIZE, DEFAULT_REQUEST_TIMEOUT, NatsSettings,
@@ -54,8 +60,12 @@ pub struct Broker {
     volumes_bucket: String,
     challenges: Store,
     sessions: Store,
+    mailbox: stream::Stream,
+    mailbox_limits: MailboxLimits,
     chunk_size: usize,
     timeout: Duration,
+    /// Stream, subject and bucket names under the configured prefix.
+    names: Names,
     /// `true` while connected, from the client's connection events.
     link: watch::Receiver<bool>,
 }
@@ -99,7 +109,7 @@ impl Broker {
         .await
     }
 
-    /// [`Broker::connect`] with explicit [`BrokerOptions`].
+    /// [`Broker::connect`] with explicit [`BrokerOptions`] (and default [`MailboxLimits`]).
     ///
     /// # Errors
     /// As [`Broker::connect`].
@@ -108,6 +118,29 @@ impl Broker {
         challenge_ttl: Duration,
         session_ttl: Duration,
         options: &BrokerOptions,
+    ) -> Result<Self, BrokerError> {
+        Self::connect_with_mailbox(
+            settings,
+            challenge_ttl,
+            session_ttl,
+            options,
+            &MailboxLimits::default(),
+        )
+        .await
+    }
+
+    /// [`Broker::connect_with`] with explicit limits for the mailbox stream. An existing
+    /// stream is brought to these limits (the configuration wins, as for the TTLs).
+    ///
+    /// # Errors
+    /// As [`Broker::connect`]; [`BrokerError::Config`] also for a retention under one second
+    /// or a mailbox of zero messages.
+    pub async fn connect_with_mailbox(
+        settings: &NatsSettings,
+        challenge_ttl: Duration,
+        session_ttl: Duration,
+        options: &BrokerOptions,
+        mailbox: &MailboxLimits,
     ) -> Result<Self, BrokerError> {
         let names = Names::new(&settings.prefix)
             .map_err(|err| BrokerError::Config(format!("prefix {:?}: {err}", settings.prefix)))?;
@@ -124,6 +157,7 @@ impl Broker {
                 challenge_ttl,
                 session_ttl,
                 replicas: options.replicas,
+                mailbox: *mailbox,
             },
         )
         .await?;
@@ -151,8 +185,11 @@ impl Broker {
             volumes_bucket: names.volumes_bucket(),
             challenges: declared.challenges,
             sessions: declared.sessions,
+            mailbox: declared.mailbox,
+            mailbox_limits: *mailbox,
             chunk_size,
             timeout: options.request_timeout,
+            names,
             link,
         })
     }

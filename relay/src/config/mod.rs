@@ -78,6 +78,12 @@ pub struct Config {
     /// Who may register.
     #[serde(default)]
     pub registration: RegistrationConfig,
+    /// Mailbox limits.
+    #[serde(default)]
+    pub mailbox: MailboxConfig,
+    /// Live event streams.
+    #[serde(default)]
+    pub events: EventsConfig,
 }
 
 /// `[nats]`: the NATS server or cluster the relay stores its data in.
@@ -120,7 +126,7 @@ pub struct TlsConfig {
     pub key_file: Option<PathBuf>,
 }
 
-/// `[limits]`: sizes, in bytes.
+/// `[limits]`: sizes in bytes, and how long an invite may stay valid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
@@ -131,6 +137,8 @@ pub struct LimitsConfig {
     pub quota_bytes: u64,
     /// Largest JSON request body.
     pub max_json_bytes: usize,
+    /// Longest lifetime of an invite, in seconds; later expiries asked for are shortened.
+    pub max_invite_lifetime_secs: u64,
 }
 
 /// `[auth]`: lifetimes, in seconds.
@@ -155,6 +163,34 @@ pub struct AuthConfig {
 pub struct RegistrationConfig {
     /// Whether anyone may register.
     pub open: bool,
+}
+
+/// `[mailbox]`: how much mail the relay keeps and accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct MailboxConfig {
+    /// How long an undeleted message is kept, in seconds.
+    pub retention_secs: u64,
+    /// Most messages waiting for one recipient; further posts are refused until some are
+    /// deleted or expire.
+    pub max_per_recipient: u32,
+    /// Largest envelope one post may carry, in bytes (before base64).
+    pub max_envelope_bytes: usize,
+    /// Friend requests by handle one account may send per hour (the bucket's refill rate).
+    pub handle_requests_per_hour: u32,
+    /// Friend requests by handle one account may send at once before the hourly rate applies.
+    pub handle_requests_burst: u32,
+}
+
+/// `[events]`: the `GET /v1/events` streams.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct EventsConfig {
+    /// Seconds between keep-alive comments; the session is re-checked at each, so a stream
+    /// outlives a logout by at most this long.
+    pub keep_alive_secs: u64,
 }
 
 fn default_name() -> String {
@@ -189,6 +225,7 @@ impl Default for LimitsConfig {
             max_volume_bytes: 512 * 1024 * 1024,
             quota_bytes: 2 * 1024 * 1024 * 1024,
             max_json_bytes: 64 * 1024,
+            max_invite_lifetime_secs: 30 * 24 * 60 * 60,
         }
     }
 }
@@ -207,6 +244,42 @@ impl Default for AuthConfig {
 impl Default for RegistrationConfig {
     fn default() -> Self {
         Self { open: true }
+    }
+}
+
+impl Default for MailboxConfig {
+    fn default() -> Self {
+        Self {
+            retention_secs: 30 * 24 * 60 * 60,
+            max_per_recipient: 1000,
+            max_envelope_bytes: 70 * 1024,
+            handle_requests_per_hour: 20,
+            handle_requests_burst: 5,
+        }
+    }
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            keep_alive_secs: 15,
+        }
+    }
+}
+
+impl MailboxConfig {
+    /// [`MailboxConfig::retention_secs`] as a duration.
+    #[must_use]
+    pub fn retention(&self) -> Duration {
+        Duration::from_secs(self.retention_secs)
+    }
+}
+
+impl EventsConfig {
+    /// [`EventsConfig::keep_alive_secs`] as a duration.
+    #[must_use]
+    pub fn keep_alive(&self) -> Duration {
+        Duration::from_secs(self.keep_alive_secs)
     }
 }
 
@@ -252,6 +325,8 @@ impl Config {
             limits: LimitsConfig::default(),
             auth: AuthConfig::default(),
             registration: RegistrationConfig::default(),
+            mailbox: MailboxConfig::default(),
+            events: EventsConfig::default(),
         }
     }
 
@@ -404,6 +479,8 @@ impl fmt::Debug for Config {
             .field("limits", &self.limits)
             .field("auth", &self.auth)
             .field("registration", &self.registration)
+            .field("mailbox", &self.mailbox)
+            .field("events", &self.events)
             .finish()
     }
 }

@@ -52,11 +52,18 @@ const KEYS: &[(&str, Kind)] = &[
     ("limits.max_volume_bytes", Kind::Integer),
     ("limits.quota_bytes", Kind::Integer),
     ("limits.max_json_bytes", Kind::Integer),
+    ("limits.max_invite_lifetime_secs", Kind::Integer),
     ("auth.challenge_ttl_secs", Kind::Integer),
     ("auth.session_ttl_secs", Kind::Integer),
     ("auth.fresh_session_secs", Kind::Integer),
     ("auth.unactivated_ttl_secs", Kind::Integer),
     ("registration.open", Kind::Bool),
+    ("mailbox.retention_secs", Kind::Integer),
+    ("mailbox.max_per_recipient", Kind::Integer),
+    ("mailbox.max_envelope_bytes", Kind::Integer),
+    ("mailbox.handle_requests_per_hour", Kind::Integer),
+    ("mailbox.handle_requests_burst", Kind::Integer),
+    ("events.keep_alive_secs", Kind::Integer),
 ];
 
 /// Every configuration key, dotted for keys in a section (`limits.quota_bytes`).

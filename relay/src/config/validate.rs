@@ -176,6 +176,10 @@ pub(super) fn check(mut config: Config, provenance: &Provenance) -> Result<Confi
         ("limits.max_volume_bytes", limits.max_volume_bytes),
         ("limits.quota_bytes", limits.quota_bytes),
         ("limits.max_json_bytes", limits.max_json_bytes as u64),
+        (
+            "limits.max_invite_lifetime_secs",
+            limits.max_invite_lifetime_secs,
+        ),
         ("auth.challenge_ttl_secs", config.auth.challenge_ttl_secs),
         ("auth.session_ttl_secs", config.auth.session_ttl_secs),
         ("auth.fresh_session_secs", config.auth.fresh_session_secs),
@@ -209,7 +213,61 @@ pub(super) fn check(mut config: Config, provenance: &Provenance) -> Result<Confi
             ),
         ));
     }
+    check_mailbox(&config, &invalid)?;
     Ok(config)
+}
+
+/// Largest accepted envelope: one mailbox message (envelope plus headers) must fit the NATS
+/// server's default `max_payload` of 1 MiB.
+const MAX_ENVELOPE_BYTES: usize = 1024 * 1024 - crate::broker::HEADER_ALLOWANCE;
+
+/// The `[mailbox]` and `[events]` settings.
+fn check_mailbox(
+    config: &Config,
+    invalid: &dyn Fn(&'static str, &dyn ToString, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    let mailbox = &config.mailbox;
+    for (key, value) in [
+        ("mailbox.retention_secs", mailbox.retention_secs),
+        (
+            "mailbox.max_per_recipient",
+            u64::from(mailbox.max_per_recipient),
+        ),
+        (
+            "mailbox.max_envelope_bytes",
+            mailbox.max_envelope_bytes as u64,
+        ),
+        (
+            "mailbox.handle_requests_per_hour",
+            u64::from(mailbox.handle_requests_per_hour),
+        ),
+        (
+            "mailbox.handle_requests_burst",
+            u64::from(mailbox.handle_requests_burst),
+        ),
+        ("events.keep_alive_secs", config.events.keep_alive_secs),
+    ] {
+        if value == 0 {
+            return Err(invalid(key, &value, "must be at least 1".to_owned()));
+        }
+    }
+    if mailbox.max_envelope_bytes > MAX_ENVELOPE_BYTES {
+        return Err(invalid(
+            "mailbox.max_envelope_bytes",
+            &mailbox.max_envelope_bytes,
+            format!("must be at most {MAX_ENVELOPE_BYTES} bytes (NATS messages are 1 MiB at most)"),
+        ));
+    }
+    // The stream's max_age is nanoseconds in a signed 64-bit integer on the server.
+    const MAX_RETENTION_SECS: u64 = 100 * 365 * 24 * 60 * 60;
+    if mailbox.retention_secs > MAX_RETENTION_SECS {
+        return Err(invalid(
+            "mailbox.retention_secs",
+            &mailbox.retention_secs,
+            format!("must be at most {MAX_RETENTION_SECS} seconds (100 years)"),
+        ));
+    }
+    Ok(())
 }
 
 /// Whether the authority of a normalized origin (`host[:port]`) names the local machine.

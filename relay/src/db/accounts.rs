@@ -45,6 +45,9 @@ pub struct Account {
     pub storage_bytes: u64,
     /// The per-user session epoch ("log out everywhere" bumps it).
     pub session_epoch: u64,
+    /// Whether strangers may post friend requests found by handle (mail setting; true for a
+    /// new account).
+    pub handle_requests: bool,
 }
 
 impl Account {
@@ -65,6 +68,7 @@ impl Account {
             last_seen_at: row.get_opt_i64("last_seen_at")?,
             storage_bytes: row.get_u64("storage_bytes")?,
             session_epoch: row.get_u64("session_epoch")?,
+            handle_requests: row.get_bool("handle_requests")?,
         })
     }
 }
@@ -127,6 +131,7 @@ impl Db {
             last_seen_at: None,
             storage_bytes: 0,
             session_epoch: 0,
+            handle_requests: true,
         })
     }
 
@@ -289,6 +294,26 @@ impl Db {
             Err(e) if unique_violation(&e) == Some(Unique::Handle) => Err(DbError::HandleTaken),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Sets whether the account accepts friend requests by handle (its mail setting).
+    ///
+    /// # Errors
+    /// [`DbError::NotFound`] if the account does not exist.
+    pub async fn set_handle_requests(&self, user_id: Uuid, accept: bool) -> Result<(), DbError> {
+        let id = id_text(user_id);
+        let updated = with_writer!(self, |pool| {
+            sqlx::query("UPDATE accounts SET handle_requests = $2 WHERE user_id = $1")
+                .bind(&id)
+                .bind(accept)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if updated == 0 {
+            return Err(DbError::NotFound);
+        }
+        Ok(())
     }
 
     /// Records activity of the account at `now`.

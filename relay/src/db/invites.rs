@@ -122,6 +122,21 @@ impl Db {
         })
     }
 
+    /// Gives back one use of an invite, after a redemption whose delivery failed. Nothing
+    /// happens if the invite was withdrawn meanwhile.
+    ///
+    /// # Errors
+    /// [`DbError::Database`].
+    pub async fn restore_invite_use(&self, locator_hash: &[u8]) -> Result<(), DbError> {
+        with_writer!(self, |pool| {
+            sqlx::query("UPDATE invites SET uses_left = uses_left + 1 WHERE locator_hash = $1")
+                .bind(locator_hash)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
     /// The invites of `owner_id`, usable or not, oldest first.
     ///
     /// # Errors
@@ -159,6 +174,60 @@ impl Db {
             return Err(DbError::NotFound);
         }
         Ok(())
+    }
+
+    /// Withdraws a live (not expired, not used up at `now`) invite of `owner_id` by its
+    /// invite id: the UUID made of the first 16 bytes of its locator hash.
+    ///
+    /// # Errors
+    /// [`DbError::NotFound`] if `owner_id` has no live invite with this id.
+    pub async fn delete_live_invite(
+        &self,
+        invite_id: Uuid,
+        owner_id: Uuid,
+        now: i64,
+    ) -> Result<(), DbError> {
+        let owner_id = id_text(owner_id);
+        let prefix = invite_id.as_bytes().to_vec();
+        // `substr` cuts a BLOB (SQLite) and a BYTEA (PostgreSQL) alike, by bytes.
+        let deleted = with_writer!(self, |pool| {
+            sqlx::query(
+                "DELETE FROM invites WHERE owner_id = $1 AND substr(locator_hash, 1, 16) = $2 \
+                 AND expires_at > $3 AND uses_left > 0",
+            )
+            .bind(&owner_id)
+            .bind(&prefix)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if deleted == 0 {
+            return Err(DbError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// The invites of `owner_id` still usable at `now` (not expired, uses left), oldest
+    /// first.
+    ///
+    /// # Errors
+    /// [`DbError::Database`].
+    pub async fn live_invites_of(&self, owner_id: Uuid, now: i64) -> Result<Vec<Invite>, DbError> {
+        let owner_id = id_text(owner_id);
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "SELECT * FROM invites WHERE owner_id = $1 AND expires_at > $2 AND uses_left > 0 \
+                 ORDER BY created_at, locator_hash",
+            )
+            .bind(&owner_id)
+            .bind(now)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(Invite::from_row)
+            .collect()
+        })
     }
 
     /// Deletes the invites expired or used up at `now`; returns how many.

@@ -125,7 +125,7 @@ impl Current {
 }
 
 /// What a transaction attempt came to.
-enum Attempt<T> {
+pub(super) enum Attempt<T> {
     Done(T),
     /// A concurrent writer changed the row between the read and the compare-and-swap.
     Lost,
