@@ -1,7 +1,8 @@
 //! The daemon's relay client against a real relay (real `nats-server`, SQLite, HTTPS on a free
 //! port, the relay's generated self-signed certificate): probing and pinning, registration and
 //! challenge login, finding an account by key, handles, streamed volume transfers, conflicts,
-//! automatic re-login and account deletion.
+//! automatic re-login and account deletion; and sharing: invites, grants and a grantee's
+//! in-memory read, mail by link and by handle, link tokens, mail settings and live events.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -9,15 +10,25 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use plog_crypto::identity::IdentityKeyPair;
+use plog_crypto::invite::InviteCode;
+use plog_crypto::keyblock::KEY_BLOCK_LEN;
+use plog_crypto::link::{generate_link_token, link_token_hash};
 use plog_crypto::master::MasterSecret;
 use plog_daemon::relay_client::{
-    CertPin, IdentitySource, RelayClient, RelayError, Timeouts, VolumeBody, probe, probe_with,
+    CertPin, EventItem, EventStream, IdentitySource, RelayClient, RelayError, Timeouts, VolumeBody,
+    probe, probe_with,
 };
+use plog_ipc_schema::encoding::{B64Bytes, Bytes32};
 use plog_ipc_schema::error::ErrorCode;
 use plog_ipc_schema::handle::Handle;
 use plog_ipc_schema::http::accounts::AccountKind;
+use plog_ipc_schema::http::events::{Event, GrantRevoked, NewMail, VolumeUpdated};
+use plog_ipc_schema::http::grants::GrantRequest;
 use plog_ipc_schema::http::headers::{Precondition, ReaderMaterial};
+use plog_ipc_schema::http::invites::invite_id_of;
+use plog_ipc_schema::http::mailbox::{MailRoute, MailSettings, MailSource};
 use plog_ipc_schema::http::volumes::VolumeRole;
+use plog_ipc_schema::token::LinkToken;
 use plog_tests::client::{SealedVolume, TestUser, seal_volume};
 use plog_tests::nats::NatsServer;
 use plog_tests::relay::{Database, RelayOptions, TestRelay};
@@ -606,4 +617,512 @@ async fn slow_uploads_go_on_and_stalled_ones_time_out() {
     drop(producer.await.unwrap());
     let head = client.head_volume(volume_id).await.unwrap().unwrap();
     assert_eq!(head.headers.revision, 1);
+}
+
+/// A registered, logged-in client with its master secret and key pair.
+async fn registered(
+    relay: &TestRelay,
+    kind: AccountKind,
+) -> (RelayClient, MasterSecret, IdentityKeyPair, Uuid) {
+    let (master, identity) = new_identity(relay);
+    let client = RelayClient::new(&relay.base_url, relay_pin(relay)).unwrap();
+    let user_id = client
+        .register(&identity, kind, None)
+        .await
+        .unwrap()
+        .user_id();
+    (client, master, identity, user_id)
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invites_are_created_looked_up_redeemed_and_withdrawn() {
+    let Some(nats) = NatsServer::start_or_skip().await else {
+        return;
+    };
+    let relay = start_relay(&nats).await;
+    let (alice, _, alice_key, alice_id) = registered(&relay, AccountKind::System).await;
+    let (bob, _, _, bob_id) = registered(&relay, AccountKind::Friend).await;
+
+    // Registered by the locator's hash; the id is the one the hash names.
+    let code = InviteCode::generate(&alice_key.public_key()).unwrap();
+    let expires_at = unix_now() + 3600;
+    let created = alice
+        .create_invite(code.locator_hash(), expires_at, 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        created.invite_id,
+        invite_id_of(&Bytes32::new(code.locator_hash()))
+    );
+    assert_eq!((created.expires_at, created.uses), (expires_at, 2));
+    let err = alice
+        .create_invite(code.locator_hash(), expires_at, 1)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RelayError::Conflict { .. }), "{err:?}");
+    let err = alice
+        .create_invite([7; 32], unix_now().saturating_sub(10), 1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::BadRequest), "{err:?}");
+    let listed = alice.list_invites().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].invite_id, listed[0].uses),
+        (created.invite_id, 2)
+    );
+    assert!(bob.list_invites().await.unwrap().is_empty());
+
+    // The friend looks the owner up and checks the key against the code.
+    let owner = bob.lookup_invite(code.locator()).await.unwrap().unwrap();
+    assert_eq!(owner.user_id, alice_id);
+    assert_eq!(
+        owner.public_key.as_bytes(),
+        alice_key.public_key().as_bytes()
+    );
+    assert!(owner.handle.is_none());
+    code.verify_owner(&alice_key.public_key()).unwrap();
+    assert!(bob.lookup_invite(&[9; 16]).await.unwrap().is_none());
+
+    // Two uses, then the invite is used up; an unknown one reads the same.
+    for _ in 0..2 {
+        bob.redeem_invite(code.locator(), b"sealed friend request".to_vec())
+            .await
+            .unwrap();
+    }
+    for locator in [*code.locator(), [9; 16]] {
+        let err = bob
+            .redeem_invite(&locator, b"another request".to_vec())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RelayError::InviteUnavailable), "{err:?}");
+        assert!(!err.is_retryable());
+        assert!(err.to_string().contains("unknown, expired or used up"));
+    }
+    assert!(bob.lookup_invite(code.locator()).await.unwrap().is_none());
+    assert!(alice.list_invites().await.unwrap().is_empty());
+    // Both requests wait in the owner's mailbox, marked as coming through an invite.
+    let mail = alice.all_mail(None).await.unwrap();
+    assert_eq!(mail.len(), 2);
+    for message in &mail {
+        assert_eq!(
+            (message.sender_id, message.source),
+            (bob_id, MailSource::Invite)
+        );
+        assert_eq!(message.envelope.as_bytes(), b"sealed friend request");
+    }
+
+    // Withdrawing: true once, then false; a withdrawn invite cannot be redeemed.
+    let second = InviteCode::generate(&alice_key.public_key()).unwrap();
+    let created = alice
+        .create_invite(second.locator_hash(), expires_at, 1)
+        .await
+        .unwrap();
+    assert!(
+        !bob.delete_invite(created.invite_id).await.unwrap(),
+        "not bob's"
+    );
+    assert!(alice.delete_invite(created.invite_id).await.unwrap());
+    assert!(!alice.delete_invite(created.invite_id).await.unwrap());
+    let err = bob
+        .redeem_invite(second.locator(), b"too late".to_vec())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RelayError::InviteUnavailable), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_let_a_grantee_read_a_shared_volume_into_memory() {
+    let Some(nats) = NatsServer::start_or_skip().await else {
+        return;
+    };
+    let relay = start_relay(&nats).await;
+    let (alice, alice_master, _, alice_id) = registered(&relay, AccountKind::System).await;
+    let (bob, _, _, bob_id) = registered(&relay, AccountKind::Friend).await;
+
+    let volume_id = Uuid::new_v4();
+    let first = seal(&relay, &alice_master, volume_id, 1, &patterned(100_000));
+    alice
+        .put_volume(
+            volume_id,
+            &first.headers,
+            VolumeBody::Bytes(first.bytes.clone().into()),
+        )
+        .await
+        .unwrap();
+
+    // Before a grant, bob sees nothing.
+    assert!(bob.head_volume(volume_id).await.unwrap().is_none());
+    assert!(
+        bob.get_volume_to_vec(volume_id, u64::MAX)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let key_block = B64Bytes::new(vec![0x5a; KEY_BLOCK_LEN]);
+    let tag = Bytes32::new([0x66; 32]);
+    let grant = GrantRequest {
+        key_epoch: 1,
+        key_block: key_block.clone(),
+        revision: 1,
+        tag,
+    };
+    alice.put_grant(volume_id, bob_id, &grant).await.unwrap();
+    let grants = alice.list_grants(volume_id).await.unwrap();
+    assert_eq!(grants.len(), 1);
+    assert_eq!((grants[0].grantee_id, grants[0].key_epoch), (bob_id, 1));
+
+    // Only the owner manages grants; to anyone else the volume does not exist.
+    let err = bob.list_grants(volume_id).await.unwrap_err();
+    assert!(matches!(err, RelayError::NotFound { .. }), "{err:?}");
+    let err = bob
+        .put_grant(volume_id, alice_id, &grant)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RelayError::NotFound { .. }), "{err:?}");
+    assert!(!bob.delete_grant(volume_id, bob_id).await.unwrap());
+
+    // The grantee reads its own tag and key block, owner and revision, into memory.
+    let listed = bob.list_volumes().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].role, VolumeRole::Grantee);
+    assert_eq!(listed[0].own_tag, Some(tag));
+    assert!(listed[0].has_key_block);
+    let expected_reader = ReaderMaterial::Grantee {
+        grantee_tag: tag,
+        key_block: key_block.clone(),
+    };
+    let head = bob.head_volume(volume_id).await.unwrap().unwrap();
+    assert_eq!(head.headers.reader, expected_reader);
+    let (meta, bytes) = bob
+        .get_volume_to_vec(volume_id, first.bytes.len() as u64)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(bytes, first.bytes);
+    assert_eq!(meta.length, Some(first.bytes.len() as u64));
+    assert_eq!(
+        (
+            meta.headers.owner_id,
+            meta.headers.revision,
+            meta.headers.key_epoch
+        ),
+        (alice_id, 1, 1)
+    );
+    assert_eq!(meta.headers.vtype, first.headers.vtype);
+    assert_eq!(meta.headers.reader, expected_reader);
+    // One byte under the volume's size is refused, and nothing is returned.
+    let err = bob
+        .get_volume_to_vec(volume_id, first.bytes.len() as u64 - 1)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RelayError::AnswerTooLarge { limit, .. } if limit == first.bytes.len() as u64 - 1),
+        "{err:?}"
+    );
+    // The owner reads its own material the same way.
+    let (owner_meta, owner_bytes) = alice
+        .get_volume_to_vec(volume_id, u64::MAX)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(owner_bytes, first.bytes);
+    assert!(matches!(
+        owner_meta.headers.reader,
+        ReaderMaterial::Owner { .. }
+    ));
+
+    // A grant for a revision that is no longer current, or for an older epoch, is refused,
+    // and the caller can tell which.
+    let second = seal(&relay, &alice_master, volume_id, 2, b"second");
+    alice
+        .put_volume(
+            volume_id,
+            &second.headers,
+            VolumeBody::Bytes(second.bytes.clone().into()),
+        )
+        .await
+        .unwrap();
+    let err = alice
+        .put_grant(volume_id, bob_id, &grant)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RelayError::Conflict { .. }), "{err:?}");
+    assert_eq!(err.code(), Some(ErrorCode::RevisionConflict));
+    let fenced = GrantRequest {
+        key_epoch: 0,
+        revision: 2,
+        ..grant.clone()
+    };
+    let err = alice
+        .put_grant(volume_id, bob_id, &fenced)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RelayError::Conflict { .. }), "{err:?}");
+    assert_eq!(err.code(), Some(ErrorCode::EpochFenced));
+    let current = GrantRequest {
+        revision: 2,
+        ..grant.clone()
+    };
+    alice.put_grant(volume_id, bob_id, &current).await.unwrap();
+
+    // Revoked: the grant goes once, and the grantee no longer sees the volume.
+    assert!(alice.delete_grant(volume_id, bob_id).await.unwrap());
+    assert!(!alice.delete_grant(volume_id, bob_id).await.unwrap());
+    assert!(alice.list_grants(volume_id).await.unwrap().is_empty());
+    assert!(
+        bob.get_volume_to_vec(volume_id, u64::MAX)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(bob.list_volumes().await.unwrap().is_empty());
+}
+
+/// A link token as a mail route.
+fn link_route(token: &[u8; 32]) -> MailRoute {
+    MailRoute::Link {
+        token: LinkToken::from_bytes(*token),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_by_link_and_by_handle_is_listed_paged_and_deleted() {
+    let Some(nats) = NatsServer::start_or_skip().await else {
+        return;
+    };
+    let relay = start_relay(&nats).await;
+    let (alice, _, _, alice_id) = registered(&relay, AccountKind::System).await;
+    let (bob, _, _, bob_id) = registered(&relay, AccountKind::Friend).await;
+
+    // Alice accepts mail under a token she registered (by its hash only).
+    let token = generate_link_token().unwrap();
+    let hash = link_token_hash(token.expose());
+    alice.add_link(hash).await.unwrap();
+    alice.add_link(hash).await.unwrap();
+    bob.post_mail(alice_id, b"by link".to_vec(), link_route(token.expose()))
+        .await
+        .unwrap();
+    // An unregistered token is refused, and so is an unknown recipient.
+    let err = bob
+        .post_mail(alice_id, b"forged".to_vec(), link_route(&[3; 32]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::Forbidden), "{err:?}");
+    assert!(matches!(err, RelayError::Rejected { status: 403, .. }));
+    let err = bob
+        .post_mail(
+            Uuid::new_v4(),
+            b"nobody".to_vec(),
+            link_route(token.expose()),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RelayError::NotFound { .. }), "{err:?}");
+
+    // Requests by handle: accepted by default, refused once switched off.
+    alice
+        .set_handle(&Handle::parse("alice-mail").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        alice.mail_settings().await.unwrap(),
+        MailSettings {
+            handle_requests: true
+        }
+    );
+    bob.post_mail(alice_id, b"by handle".to_vec(), MailRoute::Handle {})
+        .await
+        .unwrap();
+    alice
+        .set_mail_settings(MailSettings {
+            handle_requests: false,
+        })
+        .await
+        .unwrap();
+    assert!(!alice.mail_settings().await.unwrap().handle_requests);
+    let err = bob
+        .post_mail(alice_id, b"refused".to_vec(), MailRoute::Handle {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::Forbidden), "{err:?}");
+
+    // The mailbox lists both, oldest first, with sender and route.
+    let mail = alice.list_mail(None, None).await.unwrap();
+    assert_eq!(mail.len(), 2);
+    assert!(mail[0].seq < mail[1].seq);
+    assert_eq!(
+        (
+            mail[0].sender_id,
+            mail[0].source,
+            mail[0].envelope.as_bytes()
+        ),
+        (bob_id, MailSource::Link, &b"by link"[..])
+    );
+    assert_eq!(
+        (
+            mail[1].sender_id,
+            mail[1].source,
+            mail[1].envelope.as_bytes()
+        ),
+        (bob_id, MailSource::Handle, &b"by handle"[..])
+    );
+    assert!(bob.list_mail(None, None).await.unwrap().is_empty());
+    let after_first = alice.list_mail(Some(mail[0].seq), None).await.unwrap();
+    assert_eq!(after_first, mail[1..]);
+    assert_eq!(alice.list_mail(None, Some(1)).await.unwrap(), mail[..1]);
+
+    // More mail than one page holds (the relay lists at most 100 at a time): all_mail reads
+    // page after page from a cursor.
+    for i in 0..105u8 {
+        bob.post_mail(alice_id, vec![i; 10], link_route(token.expose()))
+            .await
+            .unwrap();
+    }
+    let all = alice.all_mail(None).await.unwrap();
+    assert_eq!(all.len(), 107);
+    assert_eq!(alice.list_mail(None, None).await.unwrap().len(), 100);
+    assert_eq!(all[..2], mail[..]);
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
+    let rest = alice.all_mail(Some(all[4].seq)).await.unwrap();
+    assert_eq!(rest, all[5..]);
+
+    // Deleting: once, then false; others cannot delete alice's mail.
+    assert!(!bob.delete_mail(all[0].seq).await.unwrap());
+    assert!(alice.delete_mail(all[0].seq).await.unwrap());
+    assert!(!alice.delete_mail(all[0].seq).await.unwrap());
+    assert_eq!(alice.all_mail(None).await.unwrap(), all[1..]);
+
+    // A dropped link stops the mail it carried.
+    assert!(alice.delete_link(hash).await.unwrap());
+    assert!(!alice.delete_link(hash).await.unwrap());
+    let err = bob
+        .post_mail(
+            alice_id,
+            b"after unlink".to_vec(),
+            link_route(token.expose()),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::Forbidden), "{err:?}");
+}
+
+/// The next item of `stream`, failing the test after 10 s.
+async fn next_item(stream: &mut EventStream) -> Option<Result<EventItem, RelayError>> {
+    tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("an item within 10 s")
+}
+
+/// The next item, which must be an event.
+async fn next_event(stream: &mut EventStream) -> Event {
+    match next_item(stream).await {
+        Some(Ok(EventItem::Event(event))) => event,
+        other => panic!("expected an event, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_report_mail_grants_and_end_with_the_session() {
+    let Some(nats) = NatsServer::start_or_skip().await else {
+        return;
+    };
+    let mut options = RelayOptions::new(nats.url(), Database::Sqlite);
+    options
+        .overrides
+        .push(("events.keep_alive_secs".to_owned(), "1".to_owned()));
+    let relay = TestRelay::start(options).await;
+    let (alice, alice_master, _, alice_id) = registered(&relay, AccountKind::System).await;
+    let (bob, _, _, bob_id) = registered(&relay, AccountKind::Friend).await;
+
+    // Subscribed once `: ready` arrives: nothing published after it is missed.
+    let mut events = bob.events().await.unwrap();
+    assert!(matches!(
+        next_item(&mut events).await,
+        Some(Ok(EventItem::Ready))
+    ));
+
+    let token = generate_link_token().unwrap();
+    bob.add_link(link_token_hash(token.expose())).await.unwrap();
+    alice
+        .post_mail(bob_id, b"hello bob".to_vec(), link_route(token.expose()))
+        .await
+        .unwrap();
+    let seq = bob.list_mail(None, None).await.unwrap()[0].seq;
+    // Keep-alive comments (one a second here) never show up as items.
+    assert_eq!(
+        next_event(&mut events).await,
+        Event::NewMail(NewMail { seq })
+    );
+
+    // A grant tells the grantee the volume is readable; a revocation that it is not.
+    let volume_id = Uuid::new_v4();
+    let sealed = seal(&relay, &alice_master, volume_id, 1, b"shared with bob");
+    alice
+        .put_volume(
+            volume_id,
+            &sealed.headers,
+            VolumeBody::Bytes(sealed.bytes.clone().into()),
+        )
+        .await
+        .unwrap();
+    let grant = GrantRequest {
+        key_epoch: 1,
+        key_block: B64Bytes::new(vec![1; KEY_BLOCK_LEN]),
+        revision: 1,
+        tag: Bytes32::new([2; 32]),
+    };
+    alice.put_grant(volume_id, bob_id, &grant).await.unwrap();
+    assert_eq!(
+        next_event(&mut events).await,
+        Event::VolumeUpdated(VolumeUpdated {
+            volume_id,
+            owner_id: alice_id,
+            revision: 1,
+            key_epoch: 1,
+        })
+    );
+    assert!(alice.delete_grant(volume_id, bob_id).await.unwrap());
+    assert_eq!(
+        next_event(&mut events).await,
+        Event::GrantRevoked(GrantRevoked {
+            volume_id,
+            owner_id: alice_id,
+        })
+    );
+
+    // A second stream of the same account gets the same events.
+    let mut second = bob.events().await.unwrap();
+    assert!(matches!(
+        next_item(&mut second).await,
+        Some(Ok(EventItem::Ready))
+    ));
+    alice
+        .post_mail(bob_id, b"again".to_vec(), link_route(token.expose()))
+        .await
+        .unwrap();
+    let first_event = next_event(&mut events).await;
+    assert_eq!(next_event(&mut second).await, first_event);
+    assert!(matches!(first_event, Event::NewMail(NewMail { seq: next }) if next > seq));
+
+    // Logging out ends the streams (at the relay's next keep-alive) without an error, and
+    // without a session no new stream opens.
+    bob.logout().await.unwrap();
+    for stream in [&mut events, &mut second] {
+        match next_item(stream).await {
+            None => {}
+            other => panic!("expected the end of the stream, got {other:?}"),
+        }
+        assert!(next_item(stream).await.is_none());
+    }
+    let err = bob.events().await.unwrap_err();
+    assert!(matches!(err, RelayError::NoSession { .. }), "{err:?}");
 }

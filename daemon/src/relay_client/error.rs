@@ -122,6 +122,19 @@ pub enum RelayError {
         /// The relay's message.
         message: String,
     },
+    /// `404` to an invite lookup or redemption: the relay does not tell an unknown invite
+    /// from an expired or used-up one, and neither does this error.
+    #[error("the invite is unknown, expired or used up")]
+    InviteUnavailable,
+    /// An answer larger than the caller allowed (e.g. a volume read into memory); nothing of
+    /// it is kept.
+    #[error("{what} is larger than the {limit} bytes allowed")]
+    AnswerTooLarge {
+        /// What was being read.
+        what: String,
+        /// The caller's limit, in bytes.
+        limit: u64,
+    },
     /// An answer that does not follow the protocol.
     #[error("relay {origin} answered outside the protocol: {what}")]
     Protocol {
@@ -178,7 +191,7 @@ impl RelayError {
             | Self::Unauthorized { code, .. }
             | Self::TooLarge { code, .. }
             | Self::Rejected { code, .. } => *code,
-            Self::NotFound { .. } => Some(ErrorCode::NotFound),
+            Self::NotFound { .. } | Self::InviteUnavailable => Some(ErrorCode::NotFound),
             Self::RateLimited { .. } => Some(ErrorCode::RateLimited),
             _ => None,
         }
@@ -279,7 +292,7 @@ impl From<RelayError> for DaemonError {
             | RelayError::Certificate { .. } => Self::Network(text),
             RelayError::PinMismatch { .. } => Self::PinMismatch(text),
             RelayError::Conflict { .. } => Self::Conflict(text),
-            RelayError::NotFound { .. } => Self::NotFound(text),
+            RelayError::NotFound { .. } | RelayError::InviteUnavailable => Self::NotFound(text),
             RelayError::Unauthorized { .. } | RelayError::NoSession { .. } => {
                 Self::PermissionDenied(text)
             }
@@ -289,6 +302,7 @@ impl From<RelayError> for DaemonError {
             } => Self::InvalidArgument(text),
             RelayError::Rejected { status: 403, .. } => Self::PermissionDenied(text),
             RelayError::TooLarge { .. }
+            | RelayError::AnswerTooLarge { .. }
             | RelayError::Rejected { .. }
             | RelayError::Protocol { .. }
             | RelayError::Io { .. }
@@ -390,6 +404,11 @@ mod tests {
         assert!(limited.is_retryable());
         assert_eq!(limited.retry_after(), Some(Duration::from_secs(9)));
         assert_eq!(limited.code(), Some(ErrorCode::RateLimited));
+        assert_eq!(
+            RelayError::InviteUnavailable.code(),
+            Some(ErrorCode::NotFound)
+        );
+        assert!(!RelayError::InviteUnavailable.is_retryable());
 
         for not in [
             answer(409, &body("revision_conflict", "x")),
@@ -457,6 +476,14 @@ mod tests {
             (answer(403, &body("forbidden", "x")), "PermissionDenied"),
             (answer(400, &body("invalid_handle", "x")), "InvalidArgument"),
             (answer(413, &body("too_large", "x")), "Failed"),
+            (RelayError::InviteUnavailable, "NotFound"),
+            (
+                RelayError::AnswerTooLarge {
+                    what: "volume".into(),
+                    limit: 1,
+                },
+                "Failed",
+            ),
             (
                 RelayError::InvalidUrl {
                     url: "http://x".into(),

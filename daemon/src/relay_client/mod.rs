@@ -1,5 +1,7 @@
 //! The daemon's HTTPS client for one relay: certificate pinning, challenge login and the
-//! account, handle and volume calls of the relay API (`docs/PROTOCOL.md` §11).
+//! account, handle and volume calls of the relay API (`docs/PROTOCOL.md` §11), the sharing
+//! calls (invites, mailbox, link tokens, mail settings, grants) and the live event stream
+//! ([`RelayClient::events`], an [`EventStream`]).
 //!
 //! # Trusting a relay
 //!
@@ -39,24 +41,29 @@
 //! sent one. Connections have a connect timeout (TLS included) and an idle timeout
 //! ([`Timeouts`]) that bounds every wait for progress (the next upload or download chunk, the
 //! answer after a request), but no overall deadline: volumes can be hundreds of MiB and are
-//! streamed in both directions with bounded memory.
+//! streamed in both directions with bounded memory. The event stream, being long-lived, has
+//! only the connect timeout unless its reader sets an idle timeout.
 
 mod account;
 mod auth;
 mod client;
 mod error;
+mod events;
 mod pin;
 mod probe;
 mod session;
+mod social;
 mod transport;
 mod verifier;
 mod volumes;
 
 pub use client::{RelayClient, RelayClientBuilder};
 pub use error::RelayError;
+pub use events::{EventItem, EventStream};
 pub use pin::{CertificateError, pin_of_certificate};
 pub use plog_ipc_schema::pin::CertPin;
 pub use probe::{ProbeReport, probe, probe_with};
 pub use session::{IdentitySource, Session};
+pub use social::MAIL_PAGES_PER_CALL;
 pub use transport::Timeouts;
 pub use volumes::{VolumeBody, VolumeMeta};

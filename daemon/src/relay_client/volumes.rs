@@ -255,6 +255,69 @@ impl RelayClient {
         })
     }
 
+    /// `GET /v1/volumes/{id}` into memory: the current revision and its metadata (for a
+    /// grantee, [`ReaderMaterial::Grantee`](plog_ipc_schema::http::headers::ReaderMaterial)
+    /// with its own tag and key block, beside owner id, type, epoch and revision), `None` if it
+    /// does not exist or the caller may not read it. For views that must never write a
+    /// friend's volume to disk. More than `max_len` bytes, announced or arriving, end the
+    /// download with nothing kept; memory use is bounded by `max_len`.
+    ///
+    /// # Errors
+    /// [`RelayError::AnswerTooLarge`] past `max_len`, [`RelayError::Protocol`] if fewer or
+    /// more bytes arrive than announced, [`RelayError::Network`] if the transfer breaks.
+    pub async fn get_volume_to_vec(
+        &self,
+        volume_id: Uuid,
+        max_len: u64,
+    ) -> Result<Option<(VolumeMeta, Vec<u8>)>, RelayError> {
+        let url = self.url(&paths::volume(volume_id));
+        let mut response = match self
+            .execute_authed(true, |_| ready(Ok(self.inner.http.get(&url))))
+            .await
+        {
+            Ok(response) => response,
+            Err(RelayError::NotFound { .. }) => return Ok(None),
+            Err(err) => return Err(err),
+        };
+        let too_large = || RelayError::AnswerTooLarge {
+            what: format!("volume {volume_id}"),
+            limit: max_len,
+        };
+        let headers = self.download_headers(response.headers())?;
+        let announced = response.content_length();
+        if announced.is_some_and(|n| n > max_len) {
+            return Err(too_large());
+        }
+        // Reserve only what was announced and allowed; without an announcement, grow as bytes
+        // arrive (each step still checked against the limit).
+        let reserve = announced.map_or(0, |n| usize::try_from(n).unwrap_or(0));
+        let mut body = Vec::with_capacity(reserve);
+        while let Some(chunk) = transport::next_chunk(&mut response, self.inner.timeouts.idle)
+            .await
+            .map_err(|e| self.read_error(e))?
+        {
+            if (body.len() as u64).saturating_add(chunk.len() as u64) > max_len {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let written = body.len() as u64;
+        if let Some(announced) = announced
+            && announced != written
+        {
+            return Err(self.protocol(format!(
+                "the relay announced {announced} bytes of volume {volume_id} and sent {written}"
+            )));
+        }
+        Ok(Some((
+            VolumeMeta {
+                headers,
+                length: Some(written),
+            },
+            body,
+        )))
+    }
+
     /// `DELETE /v1/volumes/{id}` (owner only), optionally only if it is still at revision
     /// `if_match`.
     ///
