@@ -16,6 +16,7 @@ use crate::error::Error;
 use crate::paths::Paths;
 use crate::process::InstanceLock;
 use crate::service::{self, DaemonState};
+use crate::social::Social;
 use crate::store::Store;
 use crate::sync::coordinator::{SyncCoordinator, run_schedule};
 
@@ -107,12 +108,18 @@ pub async fn start(options: StartOptions) -> Result<RunningDaemon, Error> {
     let custody = Arc::new(Custody::new(paths.key_file()));
     let sync = Arc::new(SyncCoordinator::new(store.clone(), Arc::clone(&custody)));
     let activity = Activity::new();
+    let social = Arc::new(Social::new(
+        store.clone(),
+        Arc::clone(&custody),
+        Arc::clone(&sync),
+    ));
     let state = Arc::new(DaemonState::new(
         store.clone(),
         Arc::clone(&custody),
         config_rx.clone(),
         activity.clone(),
         Arc::clone(&sync),
+        Arc::clone(&social),
         crate::process::uid(),
     ));
 
@@ -139,6 +146,10 @@ pub async fn start(options: StartOptions) -> Result<RunningDaemon, Error> {
         Arc::clone(&custody),
         config_rx.clone(),
         activity,
+    )));
+    tasks.push(tokio::spawn(crate::social::events::run(
+        social,
+        Arc::clone(&custody),
     )));
     tasks.push(tokio::spawn(run_schedule(
         Arc::clone(&sync),

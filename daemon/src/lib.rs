@@ -32,6 +32,7 @@ pub mod process;
 pub mod relay_client;
 pub mod relay_links;
 pub mod service;
+pub mod social;
 pub mod store;
 pub mod sync;
 pub mod volumes;

@@ -20,10 +20,14 @@
 //! - `counter`: incremented by every new manifest (compare-and-swap at the relay).
 //! - `volumes`: every live volume except the manifest itself, sorted by type; `digest` is the
 //!   BLAKE2b-256 of the sealed revision in lower-case hex.
-//! - `friends`, `tombstones`: the sharing state and removed volumes; empty until sharing is
-//!   built, but already checked so they can never silently disappear.
+//! - `friends`, `invites`, `requests`: the social state (friends with pinned keys, link tokens,
+//!   counters, grants and grantee tag keys; invite codes we issued; requests waiting for
+//!   approval), kept by [`crate::social`]; `docs/PROTOCOL.md` §11.6 lists every member.
+//! - `tombstones`: removed volumes, checked so they can never silently disappear.
 
-use plog_ipc_schema::{PublicKeyB64, VolumeType};
+use plog_ipc_schema::dbus::friends::{FriendState, RequestVia};
+use plog_ipc_schema::encoding::{Bytes16, Bytes32};
+use plog_ipc_schema::{Handle, PublicKeyB64, VolumeType};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -50,6 +54,12 @@ pub struct Manifest {
     pub friends: Vec<ManifestFriend>,
     /// Removed volumes.
     pub tombstones: Vec<ManifestTombstone>,
+    /// Invites we issued that may still be redeemed.
+    #[serde(default)]
+    pub invites: Vec<ManifestInvite>,
+    /// Friend requests waiting for our approval.
+    #[serde(default)]
+    pub requests: Vec<ManifestRequest>,
 }
 
 /// One live volume.
@@ -83,6 +93,91 @@ pub struct ManifestFriend {
     pub verified: bool,
     /// Granted types.
     pub grants: Vec<VolumeType>,
+    /// The local friend id.
+    pub id: Uuid,
+    /// The local alias.
+    pub name: String,
+    /// The handle the friend claimed or was found by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle: Option<Handle>,
+    /// Pending (we asked, no approval yet) or linked.
+    pub state: FriendState,
+    /// A key other than the pinned one was seen for this account: sharing stops until the
+    /// person re-verifies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_key: Option<PublicKeyB64>,
+    /// The link token we post to them with (theirs), once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_token: Option<Bytes32>,
+    /// The link token they post to us with (ours; its hash is registered at the relay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recv_token: Option<Bytes32>,
+    /// The counter of the last envelope we sent them.
+    pub send_counter: u64,
+    /// The counter of the last envelope we accepted from them.
+    pub recv_counter: u64,
+    /// The grantee tag keys we hold for them, one per granted volume and key epoch.
+    pub tag_keys: Vec<ManifestTagKey>,
+    /// When the friendship was recorded, unix seconds.
+    pub added_at: u64,
+}
+
+/// A grantee tag key (the exporter output of the grantee's key block, `docs/PROTOCOL.md`
+/// §9.6), kept so that every later revision of that epoch carries the grantee's tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestTagKey {
+    /// The volume.
+    pub volume_id: Uuid,
+    /// The key epoch the key block was sealed for.
+    pub key_epoch: u64,
+    /// The tag key.
+    pub key: Bytes32,
+}
+
+/// An invite we issued; the code is kept so that requests sealed with its secret open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestInvite {
+    /// The relay's invite id.
+    pub id: Uuid,
+    /// The relay it was registered at.
+    pub relay: String,
+    /// The code, `locator.secret`.
+    pub code: String,
+    /// When it stops working, unix seconds.
+    pub expires_at: u64,
+    /// Uses it was created with.
+    pub uses: u32,
+}
+
+/// A friend request waiting for approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestRequest {
+    /// The local request id.
+    pub id: Uuid,
+    /// The relay it came through.
+    pub relay: String,
+    /// The requester's account id there.
+    pub user_id: Uuid,
+    /// The requester's key (checked by the invite secret when `verified`).
+    pub public_key: PublicKeyB64,
+    /// The handle the requester claims (never verified by the relay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle: Option<Handle>,
+    /// How it came.
+    pub via: RequestVia,
+    /// Whether the requester proved knowledge of one of our invite codes.
+    pub verified: bool,
+    /// When it arrived, unix seconds.
+    pub received_at: u64,
+    /// The token the requester accepts our mail under.
+    pub link_token: Bytes32,
+    /// The envelope's message id (duplicates are dropped).
+    pub message_id: Bytes16,
+    /// The envelope's counter.
+    pub counter: u64,
 }
 
 /// A removed volume.
@@ -204,6 +299,8 @@ impl Manifest {
             volumes,
             friends: previous.map(|p| p.friends.clone()).unwrap_or_default(),
             tombstones,
+            invites: previous.map(|p| p.invites.clone()).unwrap_or_default(),
+            requests: previous.map(|p| p.requests.clone()).unwrap_or_default(),
         }
     }
 
@@ -374,6 +471,8 @@ mod tests {
             volumes,
             friends: Vec::new(),
             tombstones: Vec::new(),
+            invites: Vec::new(),
+            requests: Vec::new(),
         }
     }
 
@@ -384,7 +483,7 @@ mod tests {
         let expected = format!(
             concat!(
                 r#"{{"format":1,"counter":7,"written_at":1700000000,"volumes":[{{"id":"00000000-0000-0000-0000-000000000001","vtype":"front","revision":3,"key_epoch":1,"digest":"{}"}}],"#,
-                r#""friends":[],"tombstones":[]}}"#
+                r#""friends":[],"tombstones":[],"invites":[],"requests":[]}}"#
             ),
             "03".repeat(32)
         );

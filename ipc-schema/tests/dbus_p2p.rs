@@ -78,6 +78,7 @@ impl FakeIdentity {
             locked,
             auto_lock_secs: None,
             relays: 0,
+            live_relays: 0,
             syncing: false,
             last_sync_at: None,
             last_sync_error: None,

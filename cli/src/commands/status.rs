@@ -75,6 +75,7 @@ mod tests {
             locked: false,
             auto_lock_secs: Some(900),
             relays: 2,
+            live_relays: 0,
             syncing: false,
             last_sync_at: Some(0),
             last_sync_error: None,
@@ -94,6 +95,7 @@ mod tests {
             locked: true,
             auto_lock_secs: None,
             last_sync_at: None,
+            live_relays: 0,
             syncing: true,
             ..report
         };

@@ -62,11 +62,6 @@ impl From<VolumeOpError> for DaemonError {
     }
 }
 
-/// A feature whose network side is not part of this build yet.
-pub(crate) fn not_wired(what: &str) -> DaemonError {
-    DaemonError::Failed(format!("{what} is not wired yet in this version of plogd"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

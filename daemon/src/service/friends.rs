@@ -1,7 +1,6 @@
-//! `org.plurallog.Daemon1.Friends`. **Stubs**: every method admits the caller, requires the
-//! keys and fails with `Failed("… not wired yet")`; friendship needs the relay client and the
-//! mailbox, which are not part of this build. The signals are declared so that the served
-//! interface matches the proxy.
+//! `org.plurallog.Daemon1.Friends`: invites, friend requests, approval, verification and
+//! removal. The work is done by [`crate::social`]; the signals are emitted from its events by
+//! [`super::spawn_signal_forwarders`].
 
 use std::sync::Arc;
 
@@ -10,10 +9,8 @@ use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 use zbus::{Connection, OwnedFd};
 
-use super::DaemonState;
-use super::errors::not_wired;
-
-const WHAT: &str = "friends";
+use super::{DaemonState, to_json};
+use crate::fdio;
 
 /// The Friends interface.
 #[derive(Debug)]
@@ -27,16 +24,6 @@ impl FriendsInterface {
     pub fn new(state: Arc<DaemonState>) -> Self {
         Self { state }
     }
-
-    async fn stub<T>(
-        &self,
-        connection: &Connection,
-        header: &Header<'_>,
-    ) -> Result<T, DaemonError> {
-        let _call = self.state.admit(connection, header).await?;
-        self.state.keys()?;
-        Err(not_wired(WHAT))
-    }
 }
 
 #[zbus::interface(name = "org.plurallog.Daemon1.Friends")]
@@ -45,12 +32,14 @@ impl FriendsInterface {
         &self,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
-        _relay: &str,
-        _uses: u32,
-        _ttl_secs: u64,
-        _code_out_fd: OwnedFd,
+        relay: &str,
+        uses: u32,
+        ttl_secs: u64,
+        code_out_fd: OwnedFd,
     ) -> Result<String, DaemonError> {
-        self.stub(connection, &header).await
+        let _call = self.state.admit(connection, &header).await?;
+        let out = fdio::into_file(code_out_fd);
+        to_json(&self.state.social.invite(relay, uses, ttl_secs, out).await?)
     }
 
     async fn invites(
@@ -58,45 +47,50 @@ impl FriendsInterface {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
     ) -> Result<String, DaemonError> {
-        self.stub(connection, &header).await
+        let _call = self.state.admit(connection, &header).await?;
+        to_json(&self.state.social.invites().await?)
     }
 
     async fn revoke_invite(
         &self,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
-        _id: &str,
+        id: &str,
     ) -> Result<(), DaemonError> {
-        self.stub(connection, &header).await
+        let _call = self.state.admit(connection, &header).await?;
+        self.state.social.revoke_invite(id).await
     }
 
     async fn set_handle_requests(
         &self,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
-        _relay: &str,
-        _accept: bool,
+        relay: &str,
+        accept: bool,
     ) -> Result<(), DaemonError> {
-        self.stub(connection, &header).await
+        let _call = self.state.admit(connection, &header).await?;
+        self.state.social.set_handle_requests(relay, accept).await
     }
 
     async fn request(
         &self,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
-        _code_fd: OwnedFd,
+        code_fd: OwnedFd,
     ) -> Result<String, DaemonError> {
-        self.stub(connection, &header).await
+        let _call = self.state.admit(connection, &header).await?;
+        to_json(&self.state.social.request(fdio::into_file(code_fd)).await?)
     }
 
     async fn request_by_handle(
         &self,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
-        _relay: &str,
-        _handle: &str,
+        relay: &str,
+        handle: &str,
     ) -> Result<String, DaemonError> {
-        self.stub(connection, &header).await
+        let _call = self.state.admit(connection, &header).await?;
+        to_json(&self.state.social.request_by_handle(relay, handle).await?)
     }
 
     async fn requests(
@@ -104,25 +98,28 @@ impl FriendsInterface {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
     ) -> Result<String, DaemonError> {
-        self.stub(connection, &header).await
+        let _call = self.state.admit(connection, &header).await?;
+        to_json(&self.state.social.requests().await?)
     }
 
     async fn approve(
         &self,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
-        _id: &str,
+        id: &str,
     ) -> Result<String, DaemonError> {
-        self.stub(connection, &header).await
+        let _call = self.state.admit(connection, &header).await?;
+        to_json(&self.state.social.approve(id).await?)
     }
 
     async fn deny(
         &self,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
-        _id: &str,
+        id: &str,
     ) -> Result<(), DaemonError> {
-        self.stub(connection, &header).await
+        let _call = self.state.admit(connection, &header).await?;
+        self.state.social.deny(id).await
     }
 
     async fn list(
@@ -130,45 +127,56 @@ impl FriendsInterface {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
     ) -> Result<String, DaemonError> {
-        self.stub(connection, &header).await
+        let _call = self.state.admit(connection, &header).await?;
+        to_json(&self.state.social.list().await?)
     }
 
     async fn verify(
         &self,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
-        _friend: &str,
+        friend: &str,
     ) -> Result<String, DaemonError> {
-        self.stub(connection, &header).await
+        let _call = self.state.admit(connection, &header).await?;
+        to_json(&self.state.social.verify(friend).await?)
     }
 
     async fn confirm_verified(
         &self,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
-        _friend: &str,
-        _safety_number: &str,
+        friend: &str,
+        safety_number: &str,
     ) -> Result<String, DaemonError> {
-        self.stub(connection, &header).await
+        let _call = self.state.admit(connection, &header).await?;
+        to_json(
+            &self
+                .state
+                .social
+                .confirm_verified(friend, safety_number)
+                .await?,
+        )
     }
 
     async fn rename(
         &self,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
-        _friend: &str,
-        _name: &str,
+        friend: &str,
+        name: &str,
     ) -> Result<String, DaemonError> {
-        self.stub(connection, &header).await
+        let _call = self.state.admit(connection, &header).await?;
+        to_json(&self.state.social.rename(friend, name).await?)
     }
 
     async fn remove(
         &self,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
-        _friend: &str,
+        friend: &str,
     ) -> Result<(), DaemonError> {
-        self.stub(connection, &header).await
+        let _call = self.state.admit(connection, &header).await?;
+        self.state.social.remove(friend).await
     }
 
     /// A friend request arrived.

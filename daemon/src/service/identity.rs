@@ -120,6 +120,7 @@ impl IdentityInterface {
             locked: self.state.custody.is_locked(),
             auto_lock_secs,
             relays: u32::try_from(relays.len()).unwrap_or(u32::MAX),
+            live_relays: self.state.social.live_relays(),
             syncing: self.state.sync.is_running(),
             last_sync_at: self.state.sync.last_finished_at(),
             last_sync_error: self.state.sync.last_error(),

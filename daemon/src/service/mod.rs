@@ -12,8 +12,8 @@
 //! | Volumes | [`volumes`] | complete |
 //! | Relays | [`relays`] | complete |
 //! | Sync | [`sync`] | complete around the [`crate::sync`] entry point, which is a stub |
-//! | Friends | [`friends`] | stubs |
-//! | Sharing | [`sharing`] | stubs |
+//! | Friends | [`friends`] | complete, over [`crate::social`] |
+//! | Sharing | [`sharing`] | complete, over [`crate::social`] |
 
 pub mod caller;
 pub mod errors;
@@ -36,6 +36,7 @@ use zbus::object_server::SignalEmitter;
 use crate::config::Config;
 use crate::custody::idle::Activity;
 use crate::custody::{Custody, UnlockedKeys};
+use crate::social::{Social, SocialSignal};
 use crate::store::Store;
 use crate::sync::coordinator::{SyncCoordinator, SyncEvent};
 
@@ -52,6 +53,8 @@ pub struct DaemonState {
     pub activity: Activity,
     /// Sync rounds.
     pub sync: Arc<SyncCoordinator>,
+    /// Friends and sharing.
+    pub social: Arc<Social>,
     /// The uid callers must have.
     pub uid: u32,
     bus: OnceCell<zbus::fdo::DBusProxy<'static>>,
@@ -66,6 +69,7 @@ impl DaemonState {
         config: watch::Receiver<Arc<Config>>,
         activity: Activity,
         sync: Arc<SyncCoordinator>,
+        social: Arc<Social>,
         uid: u32,
     ) -> Self {
         Self {
@@ -74,6 +78,7 @@ impl DaemonState {
             config,
             activity,
             sync,
+            social,
             uid,
             bus: OnceCell::new(),
         }
@@ -236,7 +241,64 @@ pub fn spawn_signal_forwarders(
             }
         }
     });
-    vec![locks, syncs]
+    let mut social_events = state.social.subscribe();
+    let social_connection = connection.clone();
+    let socials = tokio::spawn(async move {
+        loop {
+            let signal = match social_events.recv().await {
+                Ok(signal) => signal,
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return,
+            };
+            let emitter = match SignalEmitter::new(&social_connection, OBJECT_PATH) {
+                Ok(emitter) => emitter,
+                Err(error) => {
+                    tracing::debug!(%error, "cannot emit friend signals");
+                    continue;
+                }
+            };
+            let emitted = match signal {
+                SocialSignal::FriendRequest { id, name } => {
+                    friends::FriendsInterface::friend_request_received(
+                        &emitter,
+                        &id.to_string(),
+                        &name,
+                    )
+                    .await
+                }
+                SocialSignal::ShareReceived {
+                    friend_id,
+                    name,
+                    vtype,
+                } => {
+                    friends::FriendsInterface::share_received(
+                        &emitter,
+                        &friend_id.to_string(),
+                        &name,
+                        &vtype,
+                    )
+                    .await
+                }
+                SocialSignal::AccessRevoked {
+                    friend_id,
+                    name,
+                    vtype,
+                } => {
+                    friends::FriendsInterface::access_revoked(
+                        &emitter,
+                        &friend_id.to_string(),
+                        &name,
+                        &vtype,
+                    )
+                    .await
+                }
+            };
+            if let Err(error) = emitted {
+                tracing::debug!(%error, "cannot emit a friend signal");
+            }
+        }
+    });
+    vec![locks, syncs, socials]
 }
 
 /// Serialises a result document.

@@ -496,6 +496,30 @@ impl Store {
         Ok(file)
     }
 
+    /// The header bytes of a record's ciphertext (what owner and grantee tags cover; its
+    /// stream nonce makes it impossible to rebuild from the record alone).
+    ///
+    /// # Errors
+    /// [`StoreError::Tampered`] if the file is missing, short or its header incomplete.
+    pub async fn stored_header(&self, record: &VolumeRecord) -> Result<Vec<u8>, StoreError> {
+        use tokio::io::AsyncReadExt as _;
+        let file = self.open_ciphertext(record).await?;
+        let mut prefix = Vec::with_capacity(512);
+        file.take(512)
+            .read_to_end(&mut prefix)
+            .await
+            .map_err(|e| StoreError::Tampered {
+                vtype: record.vtype.to_string(),
+                reason: format!("its file cannot be read: {e}"),
+            })?;
+        super::header_bytes(&prefix)
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| StoreError::Tampered {
+                vtype: record.vtype.to_string(),
+                reason: "its file has an incomplete header".to_owned(),
+            })
+    }
+
     /// Adds a pending bookkeeping row for every relay that has none for volume `id`.
     async fn ensure_sync_rows(
         tx: &mut Transaction<'_, Sqlite>,

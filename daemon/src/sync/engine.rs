@@ -112,6 +112,9 @@ struct RelayRound<'a, 'c> {
     /// Volumes removed at the relay in this round: the next manifest keeps their tombstones
     /// (the store forgets a tombstone once every relay has applied it).
     removed: Vec<VolumeRecord>,
+    /// The manifest this round works with, whose grants and tag keys give every pushed
+    /// revision its grantee tags.
+    manifest: Option<Manifest>,
 }
 
 /// Syncs every volume with `relay`, adding what happened to `report`.
@@ -132,6 +135,7 @@ pub(super) async fn sync_relay(
         report,
         problems: 0,
         removed: Vec::new(),
+        manifest: None,
     };
     round.run().await
 }
@@ -157,6 +161,7 @@ impl RelayRound<'_, '_> {
             .find(|entry| entry.vtype.as_str() == "manifest")
             .cloned();
         let manifest = self.sync_manifest_down(manifest_entry.as_ref()).await?;
+        self.manifest.clone_from(&manifest);
 
         let statuses = self.store().volume_statuses().await?;
         let mut plans = Vec::new();
@@ -433,13 +438,24 @@ impl RelayRound<'_, '_> {
         record: &VolumeRecord,
         if_match: Option<u64>,
     ) -> Result<(), RelayRoundError> {
+        let mut grantee_tags = GranteeTags::new();
+        if let Some(manifest) = &self.manifest
+            && record.vtype.is_grantable()
+        {
+            let header = self.store().stored_header(record).await?;
+            for (grantee, tag) in
+                crate::social::grantee_tags_for(manifest, self.origin(), record, &header)
+            {
+                grantee_tags.insert(grantee, Bytes32::new(tag));
+            }
+        }
         let file = self.store().open_ciphertext(record).await?;
         let upload = UploadHeaders {
             vtype: record.vtype.clone(),
             key_epoch: record.key_epoch,
             owner_tag: Bytes32::new(record.owner_tag),
             owner_key: B64Bytes::new(record.owner_key.to_vec()),
-            grantee_tags: GranteeTags::new(),
+            grantee_tags,
             precondition: if_match.map_or(Precondition::Create, |revision| Precondition::Replace {
                 revision,
             }),

@@ -16,14 +16,14 @@ use crate::store::{Store, StoreError, VolumeRecord};
 use crate::volumes;
 
 /// The manifest's volume type.
-pub(super) fn manifest_type() -> VolumeType {
+pub(crate) fn manifest_type() -> VolumeType {
     // "manifest" is a fixed, valid type name.
     VolumeType::parse("manifest").unwrap_or_else(|_| unreachable!("manifest is a volume type"))
 }
 
 /// A manifest that could not be read or written.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum ManifestIoError {
+pub(crate) enum ManifestIoError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the manifest {0}")]
@@ -31,7 +31,7 @@ pub(super) enum ManifestIoError {
 }
 
 /// The local manifest, verified and decrypted; `None` if this device has none yet.
-pub(super) async fn read_local(
+pub(crate) async fn read_local(
     store: &Store,
     keys: &Arc<UnlockedKeys>,
 ) -> Result<Option<(VolumeRecord, Manifest)>, ManifestIoError> {
@@ -98,7 +98,7 @@ pub(super) fn verify_download(
 }
 
 /// Stores `manifest` as the next local revision of the manifest volume.
-pub(super) async fn write_local(
+pub(crate) async fn write_local(
     store: &Store,
     keys: &Arc<UnlockedKeys>,
     manifest: &Manifest,

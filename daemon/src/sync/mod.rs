@@ -14,7 +14,7 @@
 
 pub mod coordinator;
 mod engine;
-mod manifest_io;
+pub(crate) mod manifest_io;
 mod plan;
 
 use std::sync::Arc;

@@ -73,6 +73,46 @@ pub async fn put(
     vtype: &VolumeType,
     input: File,
 ) -> Result<VolumeRecord, VolumeOpError> {
+    put_revision(store, keys, vtype, input, KeyChoice::Keep).await
+}
+
+/// Re-encrypts the current revision of `vtype` as the next revision under a new key epoch
+/// with a fresh volume key (revocation, DESIGN §5). The plaintext goes from the verified old
+/// revision to the new one through a pipe, never to disk.
+///
+/// # Errors
+/// As [`get`] and [`put`].
+pub async fn rotate(
+    store: &Store,
+    keys: Arc<UnlockedKeys>,
+    vtype: &VolumeType,
+) -> Result<VolumeRecord, VolumeOpError> {
+    let (reader, writer) =
+        io::pipe().map_err(|e| VolumeOpError::Internal(format!("cannot make a pipe: {e}")))?;
+    let reader = File::from(std::os::fd::OwnedFd::from(reader));
+    let writer = File::from(std::os::fd::OwnedFd::from(writer));
+    let (old, new) = tokio::join!(
+        get(store, Arc::clone(&keys), vtype, writer),
+        put_revision(store, keys, vtype, reader, KeyChoice::NewEpoch)
+    );
+    old?;
+    new
+}
+
+/// Whether a new revision keeps the volume's key or starts a new epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyChoice {
+    Keep,
+    NewEpoch,
+}
+
+async fn put_revision(
+    store: &Store,
+    keys: Arc<UnlockedKeys>,
+    vtype: &VolumeType,
+    input: File,
+    choice: KeyChoice,
+) -> Result<VolumeRecord, VolumeOpError> {
     let current = store.volume_by_type(vtype).await?;
     let tampered = |record: &VolumeRecord| {
         VolumeOpError::Store(StoreError::Tampered {
@@ -101,13 +141,22 @@ pub async fn put(
             } else {
                 current.revision + 1
             };
-            (
-                current.id,
-                revision,
-                current.key_epoch,
-                Some(current.revision),
-                vek,
-            )
+            match choice {
+                KeyChoice::Keep => (
+                    current.id,
+                    revision,
+                    current.key_epoch,
+                    Some(current.revision),
+                    vek,
+                ),
+                KeyChoice::NewEpoch => (
+                    current.id,
+                    revision,
+                    current.key_epoch + 1,
+                    Some(current.revision),
+                    VolumeKey::generate().map_err(|e| VolumeOpError::Seal(e.to_string()))?,
+                ),
+            }
         }
     };
     let header = VolumeHeader {

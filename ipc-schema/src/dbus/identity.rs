@@ -62,6 +62,10 @@ pub struct StatusReport {
     pub auto_lock_secs: Option<u64>,
     /// Number of configured relays.
     pub relays: u32,
+    /// Number of relays whose live event stream is connected (friend requests and notices
+    /// from them arrive at once).
+    #[serde(default)]
+    pub live_relays: u32,
     /// Whether a sync round is running.
     pub syncing: bool,
     /// When the last sync round finished, unix seconds (absent: never).
@@ -100,13 +104,14 @@ mod tests {
             locked: false,
             auto_lock_secs: Some(900),
             relays: 1,
+            live_relays: 0,
             syncing: false,
             last_sync_at: None,
             last_sync_error: None,
         };
         assert_eq!(
             round_trip(&status),
-            r#"{"version":"0.1.0","initialized":true,"locked":false,"auto_lock_secs":900,"relays":1,"syncing":false}"#
+            r#"{"version":"0.1.0","initialized":true,"locked":false,"auto_lock_secs":900,"relays":1,"live_relays":0,"syncing":false}"#
         );
     }
 

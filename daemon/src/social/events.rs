@@ -1,0 +1,130 @@
+//! Live delivery: while the daemon is unlocked it keeps one `GET /v1/events` stream open per
+//! relay account. New mail (and a revoked grant, whose notice follows by mail) starts a
+//! mailbox round at once, so a friend request or notice reaches the person as a D-Bus signal
+//! without polling. On connecting (the relay's readiness comment) the mailbox is read once, so
+//! nothing posted while the stream was down is missed. A stream that fails is reopened with
+//! exponential backoff and jitter; locking ends every stream, unlocking reopens them, and the
+//! set of relays is re-read every [`RELAY_RESCAN`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use plog_ipc_schema::http::events::Event;
+use tokio::task::JoinHandle;
+
+use super::{Account, Social};
+use crate::custody::Custody;
+use crate::relay_client::EventItem;
+
+/// How often the relay list is re-read for accounts added or removed.
+pub const RELAY_RESCAN: Duration = Duration::from_secs(2);
+/// First and longest wait before reopening a failed stream.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(60));
+
+/// Runs until the custody's event channel closes (the daemon stops).
+pub async fn run(social: Arc<Social>, custody: Arc<Custody>) {
+    let mut lock_events = custody.subscribe();
+    let mut streams: HashMap<String, JoinHandle<()>> = HashMap::new();
+    loop {
+        if custody.is_locked() {
+            for (origin, task) in streams.drain() {
+                task.abort();
+                social.set_live(&origin, false);
+            }
+        } else if let Ok(records) = social.store.relays().await {
+            streams.retain(|origin, task| {
+                let keep = !task.is_finished()
+                    && records
+                        .iter()
+                        .any(|r| &r.origin == origin && r.account.is_some());
+                if !keep {
+                    task.abort();
+                    social.set_live(origin, false);
+                }
+                keep
+            });
+            for record in records.into_iter().filter(|r| r.account.is_some()) {
+                if streams.contains_key(&record.origin) {
+                    continue;
+                }
+                let origin = record.origin.clone();
+                if let Ok(account) = social.account(record) {
+                    let social = Arc::clone(&social);
+                    streams.insert(origin, tokio::spawn(follow(social, account)));
+                }
+            }
+        }
+        tokio::select! {
+            event = lock_events.recv() => {
+                if matches!(event, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                    break;
+                }
+            }
+            () = tokio::time::sleep(RELAY_RESCAN) => {}
+        }
+    }
+    for (_, task) in streams {
+        task.abort();
+    }
+}
+
+/// Follows one relay's event stream for as long as the task lives.
+async fn follow(social: Arc<Social>, account: Account) {
+    let mut backoff = BACKOFF.0;
+    loop {
+        match account.client.events().await {
+            Ok(mut stream) => {
+                while let Some(item) = stream.next().await {
+                    match item {
+                        Ok(EventItem::Ready) => {
+                            backoff = BACKOFF.0;
+                            social.set_live(&account.record.origin, true);
+                            take(&social, &account).await;
+                        }
+                        Ok(EventItem::Event(Event::NewMail(_) | Event::GrantRevoked(_))) => {
+                            take(&social, &account).await;
+                        }
+                        Ok(_) => {}
+                        Err(error) => {
+                            tracing::debug!(origin = %account.record.origin, %error, "event stream failed");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::debug!(origin = %account.record.origin, %error, "cannot open the event stream");
+            }
+        }
+        social.set_live(&account.record.origin, false);
+        tokio::time::sleep(jittered(backoff)).await;
+        backoff = (backoff * 2).min(BACKOFF.1);
+    }
+}
+
+async fn take(social: &Social, account: &Account) {
+    if let Err(error) = social.take_mail_at(account).await {
+        tracing::debug!(origin = %account.record.origin, %error, "mailbox round failed");
+    }
+}
+
+/// `wait` plus up to a quarter more, so that daemons do not reconnect in step.
+fn jittered(wait: Duration) -> Duration {
+    let spread = u64::try_from(wait.as_millis() / 4).unwrap_or(0).max(1);
+    let random = u64::from(uuid::Uuid::new_v4().as_u128() as u16);
+    wait + Duration::from_millis(random % spread)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_a_quarter() {
+        for _ in 0..100 {
+            let wait = jittered(Duration::from_secs(4));
+            assert!(wait >= Duration::from_secs(4) && wait < Duration::from_secs(5));
+        }
+    }
+}
