@@ -5,7 +5,9 @@
 use std::env;
 use std::future::Future;
 
-use plog_ipc_schema::dbus::{DaemonError, IdentityProxy, RelaysProxy, SyncProxy, VolumesProxy};
+use plog_ipc_schema::dbus::{
+    DaemonError, FriendsProxy, IdentityProxy, RelaysProxy, SharingProxy, SyncProxy, VolumesProxy,
+};
 use serde::de::DeserializeOwned;
 use zbus::Connection;
 
@@ -65,6 +67,20 @@ impl Daemon {
     /// The sync interface.
     pub(crate) async fn sync(&self) -> Result<SyncProxy<'static>, Error> {
         SyncProxy::new(&self.connection).await.map_err(proxy_error)
+    }
+
+    /// The friends interface.
+    pub(crate) async fn friends(&self) -> Result<FriendsProxy<'static>, Error> {
+        FriendsProxy::new(&self.connection)
+            .await
+            .map_err(proxy_error)
+    }
+
+    /// The sharing interface.
+    pub(crate) async fn sharing(&self) -> Result<SharingProxy<'static>, Error> {
+        SharingProxy::new(&self.connection)
+            .await
+            .map_err(proxy_error)
     }
 }
 

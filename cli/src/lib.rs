@@ -6,9 +6,9 @@
 //! [`Cli`] and [`Command`] here, one module under [`commands`] per subcommand, each with its
 //! arguments and its `run`. The binary `plog` only parses and calls [`run`].
 //!
-//! Identity, relay, account, volume and sync commands talk to the daemon through the proxies
-//! of `plog-ipc-schema`; secrets and payloads cross only as pipes handed over as file
-//! descriptors. Friends, sharing and record commands are not carried out yet and fail with
+//! Identity, relay, account, volume, sync, friend, sharing and view commands talk to the
+//! daemon through the proxies of `plog-ipc-schema`; secrets and payloads cross only as pipes
+//! handed over as file descriptors. Record commands are not carried out yet and fail with
 //! "not implemented in this version". Errors go to stderr as `error: <description>` with the
 //! exit status of [`Error::exit_code`].
 
@@ -85,13 +85,19 @@ pub enum Command {
     Volume(commands::volume::VolumeCommand),
     /// Run one sync round now; fails if the round failed.
     Sync(commands::sync::SyncArgs),
-    /// Invite, request, approve and verify friends.
+    /// Invite, request, approve, list and verify friends.
     #[command(subcommand)]
     Friend(commands::friend::FriendCommand),
-    /// Grant or revoke a friend's access to volume types.
+    /// Grant, revoke and list friends' access to volume types.
     #[command(subcommand)]
     Share(commands::share::ShareCommand),
-    /// Show what a system has shared with you.
+    /// Show what a system has shared with you (decrypted in memory, printed on stdout only).
+    ///
+    /// Text is printed under a heading per volume type, with control characters (terminal
+    /// escape sequences, bidirectional overrides) shown escaped, since the content is someone
+    /// else's; binary content is only counted. `--raw` prints one type's bytes exactly as
+    /// stored; `--json` prints an array of objects with the content as a string (null when it
+    /// is not UTF-8).
     View(commands::view::ViewArgs),
     /// System members.
     #[command(subcommand)]
@@ -135,8 +141,8 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         Command::Account(command) => commands::account::run(command, global, prompter),
         Command::Volume(command) => commands::volume::run(command, global),
         Command::Sync(args) => commands::sync::run(args, global),
-        Command::Friend(command) => commands::friend::run(command, global),
-        Command::Share(command) => commands::share::run(command, global),
+        Command::Friend(command) => commands::friend::run(command, global, prompter),
+        Command::Share(command) => commands::share::run(command, global, prompter),
         Command::View(args) => commands::view::run(args, global),
         Command::Member(command) => commands::member::run(command, global),
         Command::Front(command) => commands::front::run(command, global),

@@ -90,6 +90,13 @@ mod tests {
             "plog-identity-restore.1",
             "plog-handle-set.1",
             "plog-account-delete.1",
+            "plog-friend-invite.1",
+            "plog-friend-invite-revoke.1",
+            "plog-friend-verify.1",
+            "plog-friend-handle-requests.1",
+            "plog-share-grant.1",
+            "plog-share-list.1",
+            "plog-view.1",
         ] {
             assert!(
                 names.iter().any(|n| n == expected),
@@ -101,6 +108,11 @@ mod tests {
         assert!(
             page.contains("FILE|\\-") || page.contains("FILE|-"),
             "{page}"
+        );
+        let page = std::fs::read_to_string(dir.path().join("plog-friend-request.1")).expect("page");
+        assert!(
+            page.contains("process list"),
+            "argv exposure is documented: {page}"
         );
     }
 }

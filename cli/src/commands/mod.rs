@@ -1,8 +1,10 @@
 //! One module per `plog` subcommand: its arguments (clap derive) and its `run`.
 //!
 //! Each `run` that needs the daemon makes exactly one D-Bus call (`relay add` and `relay trust`
-//! first probe the relay so a person can approve its pin) and prints the answer; listings print
-//! a JSON array of objects with `id` and, where there is one, `name` under `--json`.
+//! first probe the relay so a person can approve its pin, `friend verify` shows the safety
+//! number before confirming it, and `view` without a type lists the shared types before
+//! fetching each) and prints the answer; listings print a JSON array of objects with `id` and,
+//! where there is one, `name` under `--json`.
 
 pub mod account;
 pub mod analytics;
