@@ -168,6 +168,12 @@ pub fn all() -> Result<Vec<Group>, CryptoError> {
     g.add("invite.locator_hash", h(&code.locator_hash()));
     out.push(g.done());
 
+    let mut g = Group0::new("Link token");
+    let token = [0x0e; 32];
+    g.add("link.token", h(&token));
+    g.add("link.token_hash", h(&crate::link::link_token_hash(&token)));
+    out.push(g.done());
+
     let mut g = Group0::new("Login challenge");
     let cctx = ChallengeContext {
         relay_origin: ORIGIN,
