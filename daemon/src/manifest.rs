@@ -60,6 +60,10 @@ pub struct Manifest {
     /// Friend requests waiting for our approval.
     #[serde(default)]
     pub requests: Vec<ManifestRequest>,
+    /// Revocations recorded but not yet carried out to the end (grant deleted at the relay,
+    /// volume re-encrypted under a new epoch); finished by the next revoke.
+    #[serde(default)]
+    pub revocations: Vec<ManifestRevocation>,
 }
 
 /// One live volume.
@@ -149,6 +153,22 @@ pub struct ManifestInvite {
     pub expires_at: u64,
     /// Uses it was created with.
     pub uses: u32,
+}
+
+/// A revocation in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestRevocation {
+    /// The relay of the friendship.
+    pub relay: String,
+    /// The former grantee's account id there.
+    pub user_id: Uuid,
+    /// The volume.
+    pub volume_id: Uuid,
+    /// Its type.
+    pub vtype: VolumeType,
+    /// The key epoch the former grantee holds a key for; the volume must move past it.
+    pub from_epoch: u64,
 }
 
 /// A friend request waiting for approval.
@@ -301,6 +321,7 @@ impl Manifest {
             tombstones,
             invites: previous.map(|p| p.invites.clone()).unwrap_or_default(),
             requests: previous.map(|p| p.requests.clone()).unwrap_or_default(),
+            revocations: previous.map(|p| p.revocations.clone()).unwrap_or_default(),
         }
     }
 
@@ -473,6 +494,7 @@ mod tests {
             tombstones: Vec::new(),
             invites: Vec::new(),
             requests: Vec::new(),
+            revocations: Vec::new(),
         }
     }
 
@@ -483,7 +505,7 @@ mod tests {
         let expected = format!(
             concat!(
                 r#"{{"format":1,"counter":7,"written_at":1700000000,"volumes":[{{"id":"00000000-0000-0000-0000-000000000001","vtype":"front","revision":3,"key_epoch":1,"digest":"{}"}}],"#,
-                r#""friends":[],"tombstones":[],"invites":[],"requests":[]}}"#
+                r#""friends":[],"tombstones":[],"invites":[],"requests":[],"revocations":[]}}"#
             ),
             "03".repeat(32)
         );

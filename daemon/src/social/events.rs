@@ -19,6 +19,8 @@ use crate::relay_client::EventItem;
 
 /// How often the relay list is re-read for accounts added or removed.
 pub const RELAY_RESCAN: Duration = Duration::from_secs(2);
+/// How long a stream may stay silent before it is taken for dead and reopened.
+const STREAM_IDLE: Duration = Duration::from_secs(45);
 /// First and longest wait before reopening a failed stream.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(60));
 
@@ -74,7 +76,10 @@ async fn follow(social: Arc<Social>, account: Account) {
     let mut backoff = BACKOFF.0;
     loop {
         match account.client.events().await {
-            Ok(mut stream) => {
+            Ok(stream) => {
+                // The relay sends a keep-alive every 15 s by default: silence for three of
+                // them means the connection is gone even if TCP has not noticed.
+                let mut stream = stream.with_idle_timeout(STREAM_IDLE);
                 while let Some(item) = stream.next().await {
                     match item {
                         Ok(EventItem::Ready) => {

@@ -76,7 +76,7 @@ impl Social {
             .map_err(DaemonError::from)?;
         let text = code.to_code();
         {
-            let _guard = self.lock.lock().await;
+            let _guard = self.store.manifest_turn().await;
             let mut manifest = self.load(&keys).await?;
             manifest.invites.retain(|i| i.expires_at > now_secs());
             manifest.invites.push(ManifestInvite {
@@ -138,7 +138,7 @@ impl Social {
                 .await
                 .map_err(DaemonError::from)?;
         }
-        let _guard = self.lock.lock().await;
+        let _guard = self.store.manifest_turn().await;
         let mut manifest = self.load(&keys).await?;
         let before = manifest.invites.len();
         manifest.invites.retain(|i| i.id != id);
@@ -210,31 +210,27 @@ impl Social {
                 "this is your own invite".to_owned(),
             ));
         }
-        let keys_ = keys.clone();
+        let peer = Peer {
+            user_id: owner.user_id,
+            key: owner_key,
+            handle: owner.handle,
+            verified: true,
+        };
         let entry = self
-            .send_request(
-                &keys_,
-                &account,
-                owner.user_id,
-                &owner_key,
-                owner.handle,
-                true,
-                |envelope| async {
-                    account
-                        .client
-                        .redeem_invite(&locator, envelope)
-                        .await
-                        .map_err(|e| match e {
-                            RelayError::NotFound { .. } | RelayError::InviteUnavailable => {
-                                DaemonError::NotFound(
-                                    "the invite is unknown, expired or used up".to_owned(),
-                                )
-                            }
-                            other => other.into(),
-                        })
-                },
-                Some(&code),
-            )
+            .send_request(&keys, &account, peer, Some(&code), |envelope| async {
+                account
+                    .client
+                    .redeem_invite(&locator, envelope)
+                    .await
+                    .map_err(|e| match e {
+                        RelayError::NotFound { .. } | RelayError::InviteUnavailable => {
+                            DaemonError::NotFound(
+                                "the invite is unknown, expired or used up".to_owned(),
+                            )
+                        }
+                        other => other.into(),
+                    })
+            })
             .await?;
         Ok(entry)
     }
@@ -265,52 +261,44 @@ impl Social {
                 "that handle is your own".to_owned(),
             ));
         }
-        let key = identity_key(&found.public_key);
         let recipient = found.user_id;
-        self.send_request(
-            &keys,
-            &account,
-            recipient,
-            &key,
-            Some(handle),
-            false,
-            |envelope| async {
-                account
-                    .client
-                    .post_mail(recipient, envelope, MailRoute::Handle {})
-                    .await
-                    .map_err(DaemonError::from)
-            },
-            None,
-        )
+        let peer = Peer {
+            user_id: recipient,
+            key: identity_key(&found.public_key),
+            handle: Some(handle),
+            verified: false,
+        };
+        self.send_request(&keys, &account, peer, None, |envelope| async {
+            account
+                .client
+                .post_mail(recipient, envelope, MailRoute::Handle {})
+                .await
+                .map_err(DaemonError::from)
+        })
         .await
     }
 
     /// Registers our link token, sends the request with `deliver` and records the pending
     /// friend.
-    #[allow(clippy::too_many_arguments)]
     async fn send_request<F, Fut>(
         &self,
         keys: &std::sync::Arc<crate::custody::UnlockedKeys>,
         account: &Account,
-        peer: Uuid,
-        peer_key: &IdentityPublicKey,
-        handle: Option<Handle>,
-        verified: bool,
-        deliver: F,
+        peer: Peer,
         invite: Option<&InviteCode>,
+        deliver: F,
     ) -> Result<FriendEntry, DaemonError>
     where
         F: FnOnce(Vec<u8>) -> Fut,
         Fut: std::future::Future<Output = Result<(), DaemonError>>,
     {
-        let _guard = self.lock.lock().await;
+        let _guard = self.store.manifest_turn().await;
         let mut manifest = self.load(keys).await?;
         let origin = account.record.origin.clone();
         if let Some(existing) = manifest
             .friends
             .iter()
-            .find(|f| f.relay == origin && f.user_id == peer)
+            .find(|f| f.relay == origin && f.user_id == peer.user_id)
         {
             return Err(DaemonError::Conflict(format!(
                 "{} is already a friend ({})",
@@ -334,8 +322,8 @@ impl Social {
             .and_then(|a| a.handle.clone());
         let envelope = seal(
             account,
-            peer,
-            peer_key,
+            peer.user_id,
+            &peer.key,
             1,
             &MailBody::FriendRequest {
                 link_token: recv_token,
@@ -344,18 +332,19 @@ impl Social {
             invite,
         )?;
         deliver(envelope).await?;
-        let base = handle
+        let base = peer
+            .handle
             .as_ref()
-            .map_or_else(|| short_key(peer_key), ToString::to_string);
+            .map_or_else(|| short_key(&peer.key), ToString::to_string);
         let friend = ManifestFriend {
             relay: origin,
-            user_id: peer,
-            public_key: key_b64(peer_key),
-            verified,
+            user_id: peer.user_id,
+            public_key: key_b64(&peer.key),
+            verified: peer.verified,
             grants: Vec::new(),
             id: Uuid::new_v4(),
             name: unique_name(&manifest, &base),
-            handle,
+            handle: peer.handle,
             state: FriendState::Pending,
             changed_key: None,
             send_token: None,
@@ -398,7 +387,7 @@ impl Social {
     pub async fn approve(&self, id: &str) -> Result<FriendEntry, DaemonError> {
         let keys = self.keys()?;
         let id = parse_request_id(id)?;
-        let _guard = self.lock.lock().await;
+        let _guard = self.store.manifest_turn().await;
         let mut manifest = self.load(&keys).await?;
         let request = manifest
             .requests
@@ -467,7 +456,7 @@ impl Social {
     pub async fn deny(&self, id: &str) -> Result<(), DaemonError> {
         let keys = self.keys()?;
         let id = parse_request_id(id)?;
-        let _guard = self.lock.lock().await;
+        let _guard = self.store.manifest_turn().await;
         let mut manifest = self.load(&keys).await?;
         let before = manifest.requests.len();
         manifest.requests.retain(|r| r.id != id);
@@ -530,7 +519,7 @@ impl Social {
         number: &str,
     ) -> Result<FriendEntry, DaemonError> {
         let keys = self.keys()?;
-        let _guard = self.lock.lock().await;
+        let _guard = self.store.manifest_turn().await;
         let mut manifest = self.load(&keys).await?;
         let current = find_friend(&manifest, friend)?.clone();
         let expected = self.safety_number(&current).await?;
@@ -565,7 +554,7 @@ impl Social {
                 "a name must not look like a friend id".to_owned(),
             ));
         }
-        let _guard = self.lock.lock().await;
+        let _guard = self.store.manifest_turn().await;
         let mut manifest = self.load(&keys).await?;
         let id = find_friend(&manifest, friend)?.id;
         if manifest
@@ -589,10 +578,9 @@ impl Social {
     pub async fn remove(&self, friend: &str) -> Result<(), DaemonError> {
         let keys = self.keys()?;
         let current = find_friend(&self.load(&keys).await?, friend)?.clone();
-        if !current.grants.is_empty() {
-            self.revoke(&current.id.to_string(), &[]).await?;
-        }
-        let _guard = self.lock.lock().await;
+        // Revokes every grant, and finishes any revocation left half done.
+        self.revoke(&current.id.to_string(), &[]).await?;
+        let _guard = self.store.manifest_turn().await;
         let mut manifest = self.load(&keys).await?;
         let Some(position) = manifest.friends.iter().position(|f| f.id == current.id) else {
             return Ok(());
@@ -642,7 +630,7 @@ impl Social {
     /// Sends `body` to a linked friend over its link token (best effort: logged, not failed).
     pub(super) async fn notify(&self, friend_id: Uuid, body: MailBody) {
         let Ok(keys) = self.keys() else { return };
-        let guard = self.lock.lock().await;
+        let guard = self.store.manifest_turn().await;
         let Ok(mut manifest) = self.load(&keys).await else {
             return;
         };
@@ -688,6 +676,15 @@ impl Social {
             Err(error) => tracing::info!(%error, "cannot seal a notice"),
         }
     }
+}
+
+/// The account a request goes to, as found at the relay.
+struct Peer {
+    user_id: Uuid,
+    key: IdentityPublicKey,
+    handle: Option<Handle>,
+    /// Whether `key` was checked against an invite code's fingerprint.
+    verified: bool,
 }
 
 fn parse_request_id(id: &str) -> Result<Uuid, DaemonError> {

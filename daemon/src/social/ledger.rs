@@ -35,6 +35,7 @@ impl Social {
                     tombstones: Vec::new(),
                     invites: Vec::new(),
                     requests: Vec::new(),
+                    revocations: Vec::new(),
                 },
                 |(_, manifest)| manifest,
             ))

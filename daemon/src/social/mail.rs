@@ -109,6 +109,25 @@ pub(crate) fn short_key(key: &IdentityPublicKey) -> String {
     format!("key-{}", &text[..text.len().min(8)])
 }
 
+/// What becomes of one message.
+enum Disposition {
+    /// Taken in: delete it at the relay.
+    Taken(Taken),
+    /// Refused (does not open, replayed, malformed): delete it at the relay.
+    Dropped,
+    /// Not for this device yet (from a friend or under an invite another device of this
+    /// identity recorded and this one has not pulled): leave it at the relay, where the
+    /// other device, or this one after a sync, takes it in; the relay's retention ends it
+    /// otherwise.
+    Kept,
+}
+
+/// Most requests waiting for approval; beyond it the oldest request by handle goes first.
+const MAX_PENDING_REQUESTS: usize = 100;
+/// How far before the start of a friendship an envelope's timestamp may lie (clock skew):
+/// older mail from that account belongs to an earlier friendship and may be a replay.
+const FRIENDSHIP_SKEW_SECS: u64 = 600;
+
 /// What opening one message gave.
 struct Taken {
     signals: Vec<SocialSignal>,
@@ -137,26 +156,32 @@ impl Social {
         if messages.is_empty() {
             return Ok(());
         }
-        let guard = self.lock.lock().await;
+        let guard = self.store.manifest_turn().await;
         let mut manifest = self.load(&keys).await?;
         let before = manifest.clone();
         let mut signals = Vec::new();
         let mut unlink = Vec::new();
+        let mut settled = Vec::new();
         for message in &messages {
             match take_one(&mut manifest, account, message) {
-                Some(taken) => {
+                Disposition::Taken(taken) => {
                     signals.extend(taken.signals);
                     unlink.extend(taken.unlink);
+                    settled.push(message.seq);
                 }
-                None => tracing::debug!(seq = message.seq, "dropped a mailbox message"),
+                Disposition::Dropped => {
+                    tracing::debug!(seq = message.seq, "dropped a mailbox message");
+                    settled.push(message.seq);
+                }
+                Disposition::Kept => {}
             }
         }
         if manifest != before {
             self.save(&keys, &manifest).await?;
         }
         drop(guard);
-        for message in &messages {
-            if let Err(error) = account.client.delete_mail(message.seq).await {
+        for seq in settled {
+            if let Err(error) = account.client.delete_mail(seq).await {
                 tracing::debug!(%error, "cannot delete a mailbox message");
             }
         }
@@ -170,15 +195,15 @@ impl Social {
     }
 }
 
-/// Takes one message into `manifest`; `None` if it is dropped.
-fn take_one(manifest: &mut Manifest, account: &Account, message: &MailMessage) -> Option<Taken> {
+/// Takes one message into `manifest`.
+fn take_one(manifest: &mut Manifest, account: &Account, message: &MailMessage) -> Disposition {
     let sealed = message.envelope.as_bytes();
     let context = EnvelopeContext {
         relay_origin: &account.record.identity_origin,
         sender_id: *message.sender_id.as_bytes(),
         recipient_id: *account.user_id.as_bytes(),
     };
-    match message.source {
+    let taken = match message.source {
         MailSource::Invite => {
             let now = now_secs();
             let opened = manifest
@@ -197,26 +222,37 @@ fn take_one(manifest: &mut Manifest, account: &Account, message: &MailMessage) -
                         Some(&psk),
                     )
                     .ok()
-                })?;
+                });
+            let Some(opened) = opened else {
+                return Disposition::Kept;
+            };
             if !opened.with_invite_secret {
-                return None;
+                return Disposition::Dropped;
             }
             take_request(manifest, account, message, &opened, RequestVia::Invite)
         }
-        MailSource::Handle => {
-            let opened = envelope::open(
-                sealed,
-                Purpose::FriendRequest,
-                &context,
-                &account.identity,
-                None,
-                None,
-            )
-            .ok()?;
-            take_request(manifest, account, message, &opened, RequestVia::Handle)
+        MailSource::Handle => envelope::open(
+            sealed,
+            Purpose::FriendRequest,
+            &context,
+            &account.identity,
+            None,
+            None,
+        )
+        .ok()
+        .and_then(|opened| take_request(manifest, account, message, &opened, RequestVia::Handle)),
+        MailSource::Link => {
+            if !manifest
+                .friends
+                .iter()
+                .any(|f| f.relay == account.record.origin && f.user_id == message.sender_id)
+            {
+                return Disposition::Kept;
+            }
+            take_from_friend(manifest, account, message, &context)
         }
-        MailSource::Link => take_from_friend(manifest, account, message, &context),
-    }
+    };
+    taken.map_or(Disposition::Dropped, Disposition::Taken)
 }
 
 fn take_request(
@@ -257,6 +293,25 @@ fn take_request(
     manifest
         .requests
         .retain(|r| !(r.relay == *origin && r.user_id == message.sender_id));
+    if manifest.requests.len() >= MAX_PENDING_REQUESTS {
+        let oldest = manifest
+            .requests
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.via == RequestVia::Handle)
+            .min_by_key(|(_, r)| r.received_at)
+            .or_else(|| {
+                manifest
+                    .requests
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, r)| r.received_at)
+            })
+            .map(|(index, _)| index);
+        if let Some(index) = oldest {
+            manifest.requests.remove(index);
+        }
+    }
     let id = Uuid::new_v4();
     let name = handle
         .as_ref()
@@ -297,10 +352,19 @@ fn take_from_friend(
     if let Ok(sender) = envelope::sender_key(sealed)
         && sender.as_bytes() != pinned.as_bytes()
     {
-        friend.changed_key = Some(key_b64(&sender));
+        // Only an envelope that opens under the new key says the key changed (anyone can
+        // write a different key into the clear header).
+        let proven = [Purpose::FriendApproval, Purpose::Notice]
+            .into_iter()
+            .any(|purpose| {
+                envelope::open(sealed, purpose, context, &account.identity, None, None).is_ok()
+            });
+        if proven {
+            friend.changed_key = Some(key_b64(&sender));
+        }
         return None;
     }
-    let opened = [Purpose::FriendApproval, Purpose::Notice]
+    let (purpose, opened) = [Purpose::FriendApproval, Purpose::Notice]
         .into_iter()
         .find_map(|purpose| {
             envelope::open(
@@ -312,9 +376,17 @@ fn take_from_friend(
                 None,
             )
             .ok()
+            .map(|opened| (purpose, opened))
         })?;
     check_counter(Some(friend.recv_counter), opened.message.counter).ok()?;
+    // Mail from an earlier friendship with the same account (a replay) is older than this one.
+    if opened.message.timestamp_ms / 1000 + FRIENDSHIP_SKEW_SECS < friend.added_at {
+        return None;
+    }
     let body: MailBody = serde_json::from_slice(&opened.message.body).ok()?;
+    if body.purpose() != purpose {
+        return None;
+    }
     friend.recv_counter = opened.message.counter;
     let (friend_id, name) = (friend.id, friend.name.clone());
     let signal_each = |vtypes: &[VolumeType], make: fn(Uuid, String, String) -> SocialSignal| {

@@ -6,8 +6,8 @@
 //! pinned keys, link tokens, envelope counters and grantee tag keys; invites we issued; requests
 //! waiting for approval. The manifest is an owner-only volume, so this state is encrypted at
 //! rest, reaches the identity's other devices, and every change to it is a compare-and-swap at
-//! the relay when it is pushed. One change at a time: [`Social`] holds a lock around each
-//! read-modify-write of the manifest.
+//! the relay when it is pushed. One change at a time: every read-modify-write of the manifest,
+//! here and in sync rounds, holds the store's manifest lock (`Store::manifest_turn`).
 //!
 //! | module | what |
 //! |---|---|
@@ -74,8 +74,6 @@ pub struct Social {
     store: Store,
     custody: Arc<Custody>,
     sync: Arc<SyncCoordinator>,
-    /// Held around every read-modify-write of the manifest's social state.
-    lock: tokio::sync::Mutex<()>,
     signals: broadcast::Sender<SocialSignal>,
     /// Origins whose event stream is connected.
     live: std::sync::Mutex<std::collections::HashSet<String>>,
@@ -98,7 +96,6 @@ impl Social {
             store,
             custody,
             sync,
-            lock: tokio::sync::Mutex::new(()),
             signals,
             live: std::sync::Mutex::new(std::collections::HashSet::new()),
         }

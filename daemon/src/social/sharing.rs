@@ -33,7 +33,7 @@ use super::mail::{MailBody, identity_key};
 use super::{Account, Social, find_friend, find_friend_mut};
 use crate::custody::UnlockedKeys;
 use crate::fdio;
-use crate::manifest::{Manifest, ManifestFriend, ManifestTagKey};
+use crate::manifest::{Manifest, ManifestFriend, ManifestRevocation, ManifestTagKey};
 use crate::relay_client::RelayError;
 use crate::store::VolumeRecord;
 
@@ -160,7 +160,7 @@ impl Social {
         let account = self.account_at(&target.relay).await?;
         let mut grants = Vec::new();
         {
-            let _guard = self.lock.lock().await;
+            let _guard = self.store.manifest_turn().await;
             let mut manifest = self.load(&keys).await?;
             let friend = find_friend_mut(&mut manifest, &target.id.to_string())?;
             for vtype in &vtypes {
@@ -211,7 +211,8 @@ impl Social {
         })
     }
 
-    /// `Sharing.Revoke`: `vtypes` empty revokes everything.
+    /// `Sharing.Revoke`: `vtypes` empty revokes everything. Also finishes any revocation an
+    /// earlier call recorded but could not carry out to the end.
     pub async fn revoke(&self, friend: &str, vtypes: &[String]) -> Result<ShareEntry, DaemonError> {
         let keys = self.keys()?;
         let asked = parse_types(vtypes)?;
@@ -224,49 +225,71 @@ impl Social {
                 .filter(|vtype| target.grants.contains(vtype))
                 .collect()
         };
-        if revoked.is_empty() {
-            return self.share_entry(&target.id.to_string()).await;
-        }
-        let account = self.account_at(&target.relay).await?;
-
-        // 1. The manifest forgets the grant first, and is pushed.
-        {
-            let _guard = self.lock.lock().await;
-            let mut manifest = self.load(&keys).await?;
-            let friend = find_friend_mut(&mut manifest, &target.id.to_string())?;
-            friend.grants.retain(|vtype| !revoked.contains(vtype));
-            let mut volume_ids = Vec::new();
-            for vtype in &revoked {
-                if let Some(record) = self.store.volume_by_type(vtype).await? {
-                    volume_ids.push(record.id);
+        if !revoked.is_empty() {
+            // 1. The manifest forgets the grant and records the revocation first, and is
+            //    pushed; what follows can then be finished later if it fails now.
+            {
+                let _guard = self.store.manifest_turn().await;
+                let mut manifest = self.load(&keys).await?;
+                let mut pending = Vec::new();
+                for vtype in &revoked {
+                    if let Some(record) = self.store.volume_by_type(vtype).await? {
+                        pending.push(ManifestRevocation {
+                            relay: target.relay.clone(),
+                            user_id: target.user_id,
+                            volume_id: record.id,
+                            vtype: vtype.clone(),
+                            from_epoch: record.key_epoch,
+                        });
+                    }
                 }
+                let friend = find_friend_mut(&mut manifest, &target.id.to_string())?;
+                friend.grants.retain(|vtype| !revoked.contains(vtype));
+                friend
+                    .tag_keys
+                    .retain(|k| !pending.iter().any(|p| p.volume_id == k.volume_id));
+                manifest.revocations.extend(pending);
+                self.save(&keys, &manifest).await?;
             }
-            friend
-                .tag_keys
-                .retain(|k| !volume_ids.contains(&k.volume_id));
-            self.save(&keys, &manifest).await?;
+            self.publish().await?;
         }
-        self.publish().await?;
+        self.finish_revocations(&keys).await?;
+        if !revoked.is_empty() {
+            self.notify(target.id, MailBody::Revoked { vtypes: revoked })
+                .await;
+        }
+        self.share_entry(&target.id.to_string()).await
+    }
 
-        for vtype in &revoked {
-            let Some(record) = self.store.volume_by_type(vtype).await? else {
-                continue;
-            };
-            // 2. The relay stops serving it to them.
+    /// Carries out every recorded revocation: 2. the relay stops serving the volume to the
+    /// former grantee (its next fetch is a 404); 3. unless the volume already moved past the
+    /// epoch they hold, it is re-encrypted under a new one, so what they hold opens nothing
+    /// written from now on. Each is forgotten only once done.
+    async fn finish_revocations(&self, keys: &Arc<UnlockedKeys>) -> Result<(), DaemonError> {
+        let pending = self.load(keys).await?.revocations;
+        for revocation in &pending {
+            let account = self.account_at(&revocation.relay).await?;
             account
                 .client
-                .delete_grant(record.id, target.user_id)
+                .delete_grant(revocation.volume_id, revocation.user_id)
                 .await
                 .map_err(DaemonError::from)?;
-            if record.deleted {
-                continue;
+            if let Some(record) = self.store.volume_by_type(&revocation.vtype).await?
+                && record.id == revocation.volume_id
+                && !record.deleted
+                && record.key_epoch <= revocation.from_epoch
+            {
+                self.rotate_volume(keys, &revocation.vtype).await?;
             }
-            // 3. A new epoch: what they hold no longer opens anything written from now on.
-            self.rotate_volume(&keys, vtype).await?;
+            let _guard = self.store.manifest_turn().await;
+            let mut manifest = self.load(keys).await?;
+            manifest.revocations.retain(|r| r != revocation);
+            self.save(keys, &manifest).await?;
         }
-        self.notify(target.id, MailBody::Revoked { vtypes: revoked })
-            .await;
-        self.share_entry(&target.id.to_string()).await
+        if !pending.is_empty() {
+            self.publish().await?;
+        }
+        Ok(())
     }
 
     /// Re-encrypts `vtype` under a new epoch, gives its remaining grantees key blocks for it,
@@ -278,7 +301,7 @@ impl Social {
     ) -> Result<(), DaemonError> {
         let mut blocks = Vec::new();
         {
-            let _guard = self.lock.lock().await;
+            let _guard = self.store.manifest_turn().await;
             let record = crate::volumes::rotate(&self.store, Arc::clone(keys), vtype).await?;
             let vek = Self::unwrap_key(keys, &record)?;
             let header = self.store.stored_header(&record).await?;

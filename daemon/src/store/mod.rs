@@ -86,9 +86,17 @@ struct Inner {
     files: VolumeFiles,
     /// Writing transactions take turns inside the process (SQLite has one write lock).
     writer: tokio::sync::Mutex<()>,
+    /// Held by whoever reads the owner manifest in order to write its successor (sync rounds
+    /// and social changes), so that neither writes over the other's change.
+    manifest: tokio::sync::Mutex<()>,
 }
 
 impl Store {
+    /// The lock around every read-modify-write of the owner manifest.
+    pub async fn manifest_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.inner.manifest.lock().await
+    }
+
     /// Opens (creating if needed) the database at `db_path` and the volume directory
     /// `volumes_dir` (which must exist), applies migrations and sweeps orphan files.
     ///
@@ -115,6 +123,7 @@ impl Store {
                 pool,
                 files: VolumeFiles::new(volumes_dir.to_path_buf()),
                 writer: tokio::sync::Mutex::new(()),
+                manifest: tokio::sync::Mutex::new(()),
             }),
         };
         let swept = store.sweep_orphans().await?;

@@ -160,7 +160,10 @@ impl RelayRound<'_, '_> {
             .values()
             .find(|entry| entry.vtype.as_str() == "manifest")
             .cloned();
-        let manifest = self.sync_manifest_down(manifest_entry.as_ref()).await?;
+        let manifest = {
+            let _turn = self.context.store.manifest_turn().await;
+            self.sync_manifest_down(manifest_entry.as_ref()).await?
+        };
         self.manifest.clone_from(&manifest);
 
         let statuses = self.store().volume_statuses().await?;
@@ -217,6 +220,14 @@ impl RelayRound<'_, '_> {
         }
 
         if self.problems == 0 {
+            let _turn = self.context.store.manifest_turn().await;
+            // A social change may have written a newer manifest since this round read it.
+            let manifest = match manifest_io::read_local(self.store(), &self.keys).await? {
+                Some((_, local)) if manifest.as_ref().is_none_or(|m| local.counter > m.counter) => {
+                    Some(local)
+                }
+                _ => manifest,
+            };
             self.sync_manifest_up(manifest, manifest_entry.as_ref())
                 .await?;
         }

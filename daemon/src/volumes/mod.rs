@@ -73,7 +73,14 @@ pub async fn put(
     vtype: &VolumeType,
     input: File,
 ) -> Result<VolumeRecord, VolumeOpError> {
-    put_revision(store, keys, vtype, input, KeyChoice::Keep).await
+    put_revision(
+        store,
+        keys,
+        vtype,
+        Input::Descriptor(input),
+        KeyChoice::Keep,
+    )
+    .await
 }
 
 /// Re-encrypts the current revision of `vtype` as the next revision under a new key epoch
@@ -87,16 +94,46 @@ pub async fn rotate(
     keys: Arc<UnlockedKeys>,
     vtype: &VolumeType,
 ) -> Result<VolumeRecord, VolumeOpError> {
+    let current = match store.volume_by_type(vtype).await? {
+        Some(record) if !record.deleted => record,
+        _ => return Err(VolumeOpError::NotFound(vtype.clone())),
+    };
     let (reader, writer) =
         io::pipe().map_err(|e| VolumeOpError::Internal(format!("cannot make a pipe: {e}")))?;
     let reader = File::from(std::os::fd::OwnedFd::from(reader));
     let writer = File::from(std::os::fd::OwnedFd::from(writer));
-    let (old, new) = tokio::join!(
-        get(store, Arc::clone(&keys), vtype, writer),
-        put_revision(store, keys, vtype, reader, KeyChoice::NewEpoch)
-    );
-    old?;
-    new
+    // The old plaintext is taken in whole (in memory or the encrypted spool) before anything
+    // is written: a revision is made only from a read that verified to the end.
+    let spool_dir = store.volumes_dir().to_path_buf();
+    let spooling = tokio::task::spawn_blocking(move || PlainSource::open(reader, &spool_dir));
+    let read = get(store, Arc::clone(&keys), vtype, writer).await;
+    let prepared = spooling
+        .await
+        .map_err(|e| VolumeOpError::Internal(e.to_string()))?;
+    read?;
+    let (source, len) = prepared?;
+    if len != current.plaintext_size {
+        return Err(VolumeOpError::Internal(format!(
+            "re-reading {vtype} gave {len} bytes, the store records {}",
+            current.plaintext_size
+        )));
+    }
+    put_revision(
+        store,
+        keys,
+        vtype,
+        Input::Prepared(source, len),
+        KeyChoice::NewEpoch,
+    )
+    .await
+}
+
+/// Where a new revision's plaintext comes from.
+enum Input {
+    /// A caller's descriptor.
+    Descriptor(File),
+    /// Plaintext already taken in, with its length.
+    Prepared(PlainSource, u64),
 }
 
 /// Whether a new revision keeps the volume's key or starts a new epoch.
@@ -110,7 +147,7 @@ async fn put_revision(
     store: &Store,
     keys: Arc<UnlockedKeys>,
     vtype: &VolumeType,
-    input: File,
+    input: Input,
     choice: KeyChoice,
 ) -> Result<VolumeRecord, VolumeOpError> {
     let current = store.volume_by_type(vtype).await?;
@@ -169,7 +206,10 @@ async fn put_revision(
     let spool_dir = store.volumes_dir().to_path_buf();
     let sealing_keys = Arc::clone(&keys);
     let (staged, plaintext_size, digest, owner_tag, owner_key) = blocking(move || {
-        let (source, len) = PlainSource::open(input, &spool_dir)?;
+        let (source, len) = match input {
+            Input::Descriptor(file) => PlainSource::open(file, &spool_dir)?,
+            Input::Prepared(source, len) => (source, len),
+        };
         // Encryption on this thread, digest and file writes on a second one: sealing then
         // takes about as long as the encryption alone.
         let mut staged = StagedWriter {

@@ -217,3 +217,73 @@ async fn a_file_of_many_chunks_round_trips_through_the_pipelined_sealer() {
     );
     assert_eq!(get_bytes(&f, "journals").await.expect("get"), bytes);
 }
+
+#[tokio::test]
+async fn rotation_starts_a_new_epoch_with_a_new_key_and_the_same_content() {
+    let f = fixture().await;
+    for len in [3000, 3 * SEGMENT_LEN + 17] {
+        let name = if len < SEGMENT_LEN {
+            "members"
+        } else {
+            "journals"
+        };
+        let bytes = data(len);
+        let before = put(
+            &f.store,
+            Arc::clone(&f.keys),
+            &vtype(name),
+            pipe_of(bytes.clone()),
+        )
+        .await
+        .expect("put");
+        let after = rotate(&f.store, Arc::clone(&f.keys), &vtype(name))
+            .await
+            .expect("rotate");
+        assert_eq!(after.key_epoch, before.key_epoch + 1);
+        assert_ne!(after.owner_key, before.owner_key);
+        let old_key = f
+            .keys
+            .owner()
+            .unwrap(before.id.as_bytes(), before.key_epoch, &before.owner_key)
+            .expect("old key");
+        let new_key = f
+            .keys
+            .owner()
+            .unwrap(after.id.as_bytes(), after.key_epoch, &after.owner_key)
+            .expect("new key");
+        assert_ne!(old_key.expose(), new_key.expose(), "a fresh volume key");
+        assert_eq!(get_bytes(&f, name).await.expect("get"), bytes);
+    }
+}
+
+#[tokio::test]
+async fn a_rotation_that_cannot_read_the_old_revision_writes_nothing() {
+    let f = fixture().await;
+    let record = put(
+        &f.store,
+        Arc::clone(&f.keys),
+        &vtype("journals"),
+        pipe_of(data(5000)),
+    )
+    .await
+    .expect("put");
+    let path = f.store.volumes_dir().join(&record.file_name);
+    let mut bytes = std::fs::read(&path).expect("read");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&path, &bytes).expect("write");
+    let err = rotate(&f.store, Arc::clone(&f.keys), &vtype("journals"))
+        .await
+        .expect_err("a damaged revision cannot be rotated");
+    assert!(
+        matches!(err, VolumeOpError::Store(StoreError::Tampered { .. })),
+        "{err}"
+    );
+    let current = f
+        .store
+        .volume_by_type(&vtype("journals"))
+        .await
+        .expect("store")
+        .expect("still there");
+    assert_eq!(current, record, "no new revision was written");
+}
