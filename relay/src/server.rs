@@ -128,6 +128,10 @@ async fn run(
             config.mailbox.handle_requests_per_hour,
             config.mailbox.handle_requests_burst,
         ),
+        invite_lookups: crate::api::rate_limit::RateLimiter::per_minute(
+            config.limits.invite_lookups_per_minute,
+            config.limits.invite_lookups_burst,
+        ),
         shutting_down,
         config,
     });

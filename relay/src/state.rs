@@ -27,6 +27,8 @@ pub struct AppState {
     pub purge: tokio::sync::Notify,
     /// Friend requests by handle, per sender account (`mailbox.handle_requests_*`).
     pub handle_requests: crate::api::rate_limit::RateLimiter,
+    /// Invite lookups and redemptions, per account (`limits.invite_lookups_*`).
+    pub invite_lookups: crate::api::rate_limit::RateLimiter,
     /// Becomes `true` when the relay starts shutting down, so long-lived responses (event
     /// streams) end instead of holding the graceful shutdown open.
     pub shutting_down: tokio::sync::watch::Receiver<bool>,

@@ -90,6 +90,9 @@ fn defaults_apply_without_any_source() {
     assert_eq!(config.limits.max_volume_bytes, 512 * 1024 * 1024);
     assert_eq!(config.limits.quota_bytes, 2 * 1024 * 1024 * 1024);
     assert_eq!(config.limits.max_json_bytes, 64 * 1024);
+    assert_eq!(config.limits.invite_lookups_per_minute, 30);
+    assert_eq!(config.limits.invite_lookups_burst, 10);
+    assert_eq!(config.mailbox.max_links_per_account, 1000);
     assert_eq!(config.auth.challenge_ttl_secs, 60);
     assert_eq!(config.auth.session_ttl_secs, 30 * 24 * 3600);
     assert_eq!(config.auth.fresh_session_secs, 300);
@@ -469,6 +472,18 @@ fn other_values_are_checked() {
         ("[nats]\nprefix = \"Acme_1\"\n", "nats.prefix"),
         ("[nats]\nobject_chunk_size = 0\n", "nats.object_chunk_size"),
         ("[limits]\nmax_json_bytes = 0\n", "limits.max_json_bytes"),
+        (
+            "[limits]\ninvite_lookups_per_minute = 0\n",
+            "limits.invite_lookups_per_minute",
+        ),
+        (
+            "[limits]\ninvite_lookups_burst = 0\n",
+            "limits.invite_lookups_burst",
+        ),
+        (
+            "[mailbox]\nmax_links_per_account = 0\n",
+            "mailbox.max_links_per_account",
+        ),
         (
             "[limits]\nmax_volume_bytes = 3000000000\n",
             "limits.max_volume_bytes",

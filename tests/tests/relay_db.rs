@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use plog_relay::db::{
-    AccountKind, Db, DbError, NewAccount, NewGrant, NewInvite, Precondition, VolumeAccess,
-    VolumeCommit,
+    AccountKind, Db, DbError, LinkAdded, NewAccount, NewGrant, NewInvite, Precondition,
+    VolumeAccess, VolumeCommit,
 };
 use plog_tests::postgres::{TestDatabase, test_database_or_skip};
 use tempfile::TempDir;
@@ -106,7 +106,9 @@ on_both_engines!(
     concurrent_commits_have_one_winner,
     concurrent_creates_and_quota_have_one_outcome,
     relay_secret_race_has_one_value,
-    invites_and_links,
+    invites,
+    links_open_only_their_owners_mailbox,
+    concurrent_link_registrations_respect_the_limit,
     migrations_are_idempotent,
     grants_put_tags_on_the_current_revision,
     concurrent_grants_keep_every_tag,
@@ -959,7 +961,8 @@ async fn delete_account_leaves_nothing_behind(engine: &Engine) {
     })
     .await
     .expect("grant");
-    // ... and has an invite out.
+    // ... and has an invite out and a link registered.
+    assert_eq!(add_link(db, doomed, 9, 10).await, LinkAdded::Added);
     db.create_invite(&NewInvite {
         locator_hash: vec![9; 32],
         owner_id: doomed,
@@ -985,6 +988,7 @@ async fn delete_account_leaves_nothing_behind(engine: &Engine) {
         ("volumes", &["owner_id", "grantee_tags"][..]),
         ("grants", &["grantee_id"][..]),
         ("invites", &["owner_id"][..]),
+        ("links", &["owner_id"][..]),
     ] {
         assert_eq!(rows_mentioning(db, table, columns, &id).await, 0, "{table}");
     }
@@ -1229,7 +1233,7 @@ async fn relay_secret_race_has_one_value(engine: &Engine) {
     );
 }
 
-async fn invites_and_links(engine: &Engine) {
+async fn invites(engine: &Engine) {
     let db = &engine.db;
     let owner = active(db, AccountKind::System, 1).await;
     let invite = NewInvite {
@@ -1308,17 +1312,107 @@ async fn invites_and_links(engine: &Engine) {
     assert_eq!(db.delete_spent_invites(T0 + 200).await.expect("cleanup"), 2);
     db.delete_invite(&[4; 32], owner).await.expect("delete");
     assert!(db.invites_of(owner).await.expect("list").is_empty());
+}
 
-    assert_eq!(db.link_count().await.expect("count"), 0);
-    assert!(db.add_link(&[7; 32], T0).await.expect("add"));
-    assert!(!db.add_link(&[7; 32], T0).await.expect("add again"));
-    assert!(db.add_link(&[8; 32], T0).await.expect("add"));
-    assert!(db.link_exists(&[7; 32]).await.expect("check"));
-    assert!(!db.link_exists(&[9; 32]).await.expect("check"));
-    assert_eq!(db.link_count().await.expect("count"), 2);
-    assert!(db.delete_link(&[7; 32]).await.expect("delete"));
-    assert!(!db.delete_link(&[7; 32]).await.expect("delete again"));
-    assert_eq!(db.link_count().await.expect("count"), 1);
+/// Registers `hash` for `owner` under a limit of `max` links.
+async fn add_link(db: &Db, owner: Uuid, hash: u8, max: u64) -> LinkAdded {
+    db.add_link(owner, &[hash; 32], max, T0)
+        .await
+        .expect("register a link")
+}
+
+async fn opens(db: &Db, recipient: Uuid, hash: u8) -> bool {
+    db.link_opens(recipient, &[hash; 32])
+        .await
+        .expect("check a link")
+}
+
+async fn drop_link(db: &Db, owner: Uuid, hash: u8) -> bool {
+    db.delete_link(owner, &[hash; 32])
+        .await
+        .expect("drop a link")
+}
+
+async fn link_count(db: &Db) -> u64 {
+    db.link_count().await.expect("count links")
+}
+
+async fn links_open_only_their_owners_mailbox(engine: &Engine) {
+    let db = &engine.db;
+    let alice = active(db, AccountKind::System, 1).await;
+    let bob = active(db, AccountKind::Friend, 2).await;
+    assert_eq!(link_count(db).await, 0);
+
+    // Registering is idempotent; the hash opens the registering account's mailbox only.
+    assert_eq!(add_link(db, alice, 7, 3).await, LinkAdded::Added);
+    assert_eq!(add_link(db, alice, 7, 3).await, LinkAdded::Existing);
+    assert!(opens(db, alice, 7).await);
+    assert!(!opens(db, bob, 7).await, "not bob's mailbox");
+    assert!(!opens(db, alice, 9).await, "an unknown hash");
+    assert_eq!(link_count(db).await, 1);
+
+    // Bob registering the same hash opens his own mailbox and touches nothing of alice's;
+    // dropping it drops his registration only, and he cannot drop hers.
+    assert_eq!(add_link(db, bob, 7, 3).await, LinkAdded::Added);
+    assert!(opens(db, bob, 7).await);
+    assert_eq!(link_count(db).await, 2);
+    assert!(drop_link(db, bob, 7).await);
+    assert!(
+        !drop_link(db, bob, 7).await,
+        "bob's is gone, alice's is not his"
+    );
+    assert!(opens(db, alice, 7).await);
+    assert!(!opens(db, bob, 7).await);
+
+    // At most three per account: the fourth is refused, one held already still answers
+    // Existing, and another account has its own allowance.
+    assert_eq!(add_link(db, alice, 8, 3).await, LinkAdded::Added);
+    assert_eq!(add_link(db, alice, 9, 3).await, LinkAdded::Added);
+    assert_eq!(add_link(db, alice, 10, 3).await, LinkAdded::LimitReached);
+    assert!(!opens(db, alice, 10).await, "a refused link is not stored");
+    assert_eq!(add_link(db, alice, 9, 3).await, LinkAdded::Existing);
+    assert_eq!(add_link(db, bob, 10, 3).await, LinkAdded::Added);
+    // Dropping one makes room again.
+    assert!(drop_link(db, alice, 8).await);
+    assert_eq!(add_link(db, alice, 10, 3).await, LinkAdded::Added);
+    assert_eq!(link_count(db).await, 4);
+
+    // No account, no link.
+    assert!(matches!(
+        db.add_link(Uuid::new_v4(), &[11; 32], 3, T0).await,
+        Err(DbError::NotFound)
+    ));
+
+    // Deleting an account drops its links, and only its.
+    db.delete_account(alice, T0 + 1).await.expect("delete");
+    assert_eq!(link_count(db).await, 1);
+    assert!(opens(db, bob, 10).await);
+    assert_eq!(
+        rows_mentioning(db, "links", &["owner_id"], &alice.to_string()).await,
+        0
+    );
+}
+
+async fn concurrent_link_registrations_respect_the_limit(engine: &Engine) {
+    let db = &engine.db;
+    let owner = active(db, AccountKind::System, 1).await;
+    let limit = 3;
+    let tasks: Vec<_> = (0..8u8)
+        .map(|hash| {
+            let db = db.clone();
+            tokio::spawn(async move { add_link(&db, owner, hash, limit).await })
+        })
+        .collect();
+    let mut added = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            LinkAdded::Added => added += 1,
+            LinkAdded::LimitReached => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(added, limit, "exactly the limit was stored");
+    assert_eq!(link_count(db).await, limit);
 }
 
 async fn grants_put_tags_on_the_current_revision(engine: &Engine) {

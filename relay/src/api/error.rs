@@ -1,5 +1,7 @@
 //! The one error shape of the API: `{code, message}` with the status of its code.
 
+use std::time::Duration;
+
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use plog_ipc_schema::error::{ErrorBody, ErrorCode};
@@ -12,7 +14,13 @@ use crate::db::DbError;
 pub struct ApiError {
     code: ErrorCode,
     message: String,
+    /// Seconds for the `Retry-After` header, which every `429` carries.
+    retry_after: Option<u64>,
 }
+
+/// `Retry-After` for a full mailbox: it empties only as its owner deletes mail or mail
+/// expires, so retrying soon is pointless.
+const FULL_MAILBOX_RETRY_AFTER_SECS: u64 = 3600;
 
 impl ApiError {
     /// An error with a specific code and a message for the client.
@@ -20,7 +28,26 @@ impl ApiError {
         Self {
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// 429 `rate_limited` for a token bucket that is empty for `wait` more: the message
+    /// names `what` was limited, and `Retry-After` is `wait` rounded up to whole seconds.
+    pub fn rate_limited(what: &str, wait: Duration) -> Self {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        Self::new(
+            ErrorCode::RateLimited,
+            format!("too many {what}; retry in {secs} s"),
+        )
+        .with_retry_after(secs)
+    }
+
+    /// The same error with a `Retry-After` header of `secs` seconds (at least 1).
+    #[must_use]
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs.max(1));
+        self
     }
 
     /// 400 with the generic `bad_request` code.
@@ -67,6 +94,11 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         response
     }
 }
@@ -77,7 +109,8 @@ impl From<BrokerError> for ApiError {
             return Self::new(
                 ErrorCode::RateLimited,
                 "the recipient's mailbox is full; retry later",
-            );
+            )
+            .with_retry_after(FULL_MAILBOX_RETRY_AFTER_SECS);
         }
         if error.is_unavailable() {
             tracing::warn!(%error, "NATS unavailable");

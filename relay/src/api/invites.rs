@@ -3,12 +3,13 @@
 //!
 //! The relay stores only the hash of an invite's locator; the secret half of the code never
 //! reaches it. Unknown, expired and used-up invites all answer `404`, so a lookup tells nothing
-//! about invites that no longer work.
+//! about invites that no longer work. Lookups and redemptions share one token bucket per
+//! account (`limits.invite_lookups_*`), which slows the guessing of locators.
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use plog_crypto::invite::locator_hash;
 use plog_ipc_schema::encoding::{Bytes32, PublicKeyB64};
@@ -24,16 +25,14 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use super::grants::publish;
-use super::json::JsonBody;
+use super::json::{JsonBody, envelope_body_limit, read_json};
+use super::mailbox::check_envelope;
 use super::session::Session;
 use crate::db::{DbError, Invite, NewInvite};
 use crate::state::{SharedState, now_secs};
 
 /// The most redemptions one invite may allow.
 const MAX_INVITE_USES: u32 = 100;
-
-/// Bytes of JSON around the base64url envelope in a redemption.
-const JSON_ALLOWANCE: usize = 1024;
 
 /// Length of a locator in a path: 16 bytes in unpadded base64url.
 const LOCATOR_TEXT_LEN: usize = 22;
@@ -116,12 +115,21 @@ fn entry(invite: &Invite) -> Result<InviteEntry, ApiError> {
     })
 }
 
+/// Takes a token from the caller's bucket of invite lookups and redemptions.
+fn take_lookup(state: &SharedState, session: &Session) -> Result<(), ApiError> {
+    state
+        .invite_lookups
+        .check(session.account.user_id)
+        .map_err(|wait| ApiError::rate_limited("invite lookups and redemptions", wait))
+}
+
 /// `GET /v1/invites/{locator}`: the owner of a live invite.
 pub(crate) async fn lookup(
     State(state): State<SharedState>,
-    _session: Session,
+    session: Session,
     Path(segment): Path<String>,
 ) -> Result<Json<InviteLookup>, ApiError> {
+    take_lookup(&state, &session)?;
     let locator = parse_locator(&segment)?;
     let hash = locator_hash(locator.as_bytes());
     let invite = state
@@ -172,26 +180,12 @@ pub(crate) async fn redeem(
     State(state): State<SharedState>,
     session: Session,
     body: Body,
-) -> Result<StatusCode, Response> {
-    let (owner, seq) = deliver(&state, &session, body).await.map_err(|error| {
-        // The one `429` here is a full mailbox (every 429 carries `Retry-After`).
-        let full = error.code() == ErrorCode::RateLimited;
-        let mut response = error.into_response();
-        if full {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(FULL_MAILBOX_RETRY_AFTER_SECS),
-            );
-        }
-        response
-    })?;
+) -> Result<StatusCode, ApiError> {
+    take_lookup(&state, &session)?;
+    let (owner, seq) = deliver(&state, &session, body).await?;
     publish(&state, &[owner], &Event::NewMail(NewMail { seq })).await;
     Ok(StatusCode::ACCEPTED)
 }
-
-/// `Retry-After` for a redemption refused because the owner's mailbox is full: it empties
-/// only as the owner deletes mail or mail expires, so retrying soon is pointless.
-const FULL_MAILBOX_RETRY_AFTER_SECS: u64 = 3600;
 
 /// The work of [`redeem`]: the owner and the sequence number of the delivered request.
 async fn deliver(
@@ -199,18 +193,9 @@ async fn deliver(
     session: &Session,
     body: Body,
 ) -> Result<(Uuid, u64), ApiError> {
-    let max_envelope = max_envelope_bytes(state);
-    let request: InviteRedeemRequest = read_json(body, body_limit(state, max_envelope)).await?;
+    let request: InviteRedeemRequest = read_json(body, envelope_body_limit(state)).await?;
     let envelope = request.envelope.as_bytes();
-    if envelope.len() > max_envelope {
-        return Err(ApiError::new(
-            ErrorCode::TooLarge,
-            format!("the envelope is larger than {max_envelope} bytes"),
-        ));
-    }
-    if envelope.is_empty() {
-        return Err(ApiError::bad_request("the envelope is empty"));
-    }
+    check_envelope(state, envelope)?;
     let hash = locator_hash(request.locator.as_bytes());
     let now = unix_i64(now_secs());
     let sender = session.account.user_id;
@@ -248,37 +233,6 @@ fn parse_locator(segment: &str) -> Result<Locator, ApiError> {
         ));
     }
     Locator::from_b64(segment).map_err(|e| ApiError::bad_request(format!("locator: {e}")))
-}
-
-/// The largest envelope a redemption may carry: the same as for any mail.
-fn max_envelope_bytes(state: &SharedState) -> usize {
-    state.config.mailbox.max_envelope_bytes
-}
-
-/// The body limit of a redemption: the envelope in base64url plus room for the rest of the
-/// JSON, or the general JSON limit if that is larger.
-fn body_limit(state: &SharedState, max_envelope: usize) -> usize {
-    let encoded = max_envelope.div_ceil(3) * 4;
-    state
-        .config
-        .limits
-        .max_json_bytes
-        .max(encoded + JSON_ALLOWANCE)
-}
-
-/// Reads a JSON body of at most `limit` bytes.
-async fn read_json<T: serde::de::DeserializeOwned>(
-    body: Body,
-    limit: usize,
-) -> Result<T, ApiError> {
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
-            ErrorCode::TooLarge,
-            format!("request body is larger than {limit} bytes"),
-        )
-    })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|error| ApiError::bad_request(format!("invalid JSON body: {error}")))
 }
 
 /// Unix seconds as the database stores them.

@@ -1,16 +1,15 @@
 //! The mailbox: `POST /v1/mailbox/{user_id}` (send), `GET /v1/mailbox` (my mail, oldest
 //! first), `DELETE /v1/mailbox/{seq}` (drop one of mine). See `docs/PROTOCOL.md` §11.7.
 //!
-//! A post is accepted only with a reason: a registered link token (`via: link`), or a friend
-//! request to someone with a handle who accepts those (`via: handle`, rate limited per
-//! sender). Invite redemptions arrive through `POST /v1/invites/redeem`.
+//! A post is accepted only with a reason: a link token the recipient registered (`via:
+//! link`), or a friend request to someone with a handle who accepts those (`via: handle`, rate
+//! limited per sender). Invite redemptions arrive through `POST /v1/invites/redeem`.
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
 use plog_crypto::link::link_token_hash;
 use plog_ipc_schema::error::ErrorCode;
 use plog_ipc_schema::http::events::{Event, NewMail};
@@ -20,27 +19,26 @@ use plog_ipc_schema::http::mailbox::{
 use uuid::Uuid;
 
 use super::error::ApiError;
+use super::json::{envelope_body_limit, read_json};
 use super::session::Session;
-use crate::broker::BrokerError;
 use crate::state::SharedState;
 
 /// Most messages one `GET /v1/mailbox` returns (also the default).
 pub(crate) const MAX_LISTING: u32 = 100;
 
-/// `Retry-After` for a full mailbox: it empties only as its owner deletes mail or mail
-/// expires, so retrying soon is pointless.
-const FULL_RETRY_AFTER_SECS: u64 = 3600;
-
-/// Bytes of JSON around the base64 envelope in a post.
-const JSON_ALLOWANCE: usize = 1024;
-
-/// A refusal with a `Retry-After` header.
-fn retry_after(error: ApiError, secs: u64) -> Response {
-    let mut response = error.into_response();
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-    response
+/// Checks the size of an envelope to deliver: 1 to `mailbox.max_envelope_bytes` bytes.
+pub(crate) fn check_envelope(state: &SharedState, envelope: &[u8]) -> Result<(), ApiError> {
+    let max_envelope = state.config.mailbox.max_envelope_bytes;
+    if envelope.len() > max_envelope {
+        return Err(ApiError::new(
+            ErrorCode::TooLarge,
+            format!("the envelope is larger than {max_envelope} bytes"),
+        ));
+    }
+    if envelope.is_empty() {
+        return Err(ApiError::bad_request("the envelope is empty"));
+    }
+    Ok(())
 }
 
 /// `POST /v1/mailbox/{user_id}`: stores a sealed envelope for the recipient and tells its
@@ -50,55 +48,37 @@ pub(crate) async fn post(
     session: Session,
     Path(item): Path<String>,
     body: Body,
-) -> Result<StatusCode, Response> {
+) -> Result<StatusCode, ApiError> {
     let recipient = Uuid::try_parse(&item)
         .ok()
         .filter(|_| item.len() == 36)
         .ok_or_else(|| {
             ApiError::bad_request("POST /v1/mailbox/{user_id} takes a hyphenated user id")
-                .into_response()
         })?;
-    let max_envelope = state.config.mailbox.max_envelope_bytes;
-    let request: MailPostRequest = read_json(body, body_limit(&state, max_envelope))
-        .await
-        .map_err(IntoResponse::into_response)?;
+    let request: MailPostRequest = read_json(body, envelope_body_limit(&state)).await?;
     let envelope = request.envelope.as_bytes();
-    if envelope.len() > max_envelope {
-        return Err(ApiError::new(
-            ErrorCode::TooLarge,
-            format!("the envelope is larger than {max_envelope} bytes"),
-        )
-        .into_response());
-    }
-    if envelope.is_empty() {
-        return Err(ApiError::bad_request("the envelope is empty").into_response());
-    }
+    check_envelope(&state, envelope)?;
     let sender = session.account.user_id;
     if recipient == sender {
-        return Err(ApiError::bad_request("you cannot send mail to yourself").into_response());
+        return Err(ApiError::bad_request("you cannot send mail to yourself"));
     }
     let account = state
         .db
         .account(recipient)
-        .await
-        .map_err(|e| ApiError::from(e).into_response())?
+        .await?
         .filter(|account| account.activated)
-        .ok_or_else(|| ApiError::not_found().into_response())?;
+        .ok_or_else(ApiError::not_found)?;
 
     let source = match &request.route {
         MailRoute::Link { token } => {
+            // Only a token the recipient registered opens its mailbox: a hash registered by
+            // anyone else (the sender included) gets the same answer as an unknown one.
             let hash = link_token_hash(token.expose_bytes());
-            let registered = state
-                .db
-                .link_exists(hash.as_ref())
-                .await
-                .map_err(|e| ApiError::from(e).into_response())?;
-            if !registered {
+            if !state.db.link_opens(recipient, hash.as_ref()).await? {
                 return Err(ApiError::new(
                     ErrorCode::Forbidden,
-                    "this link token is not registered at the relay",
-                )
-                .into_response());
+                    "this link token is not registered by the recipient",
+                ));
             }
             MailSource::Link
         }
@@ -107,37 +87,20 @@ pub(crate) async fn post(
                 return Err(ApiError::new(
                     ErrorCode::Forbidden,
                     "this user does not accept friend requests by handle",
-                )
-                .into_response());
-            }
-            if let Err(wait) = state.handle_requests.check(sender) {
-                let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                return Err(retry_after(
-                    ApiError::new(
-                        ErrorCode::RateLimited,
-                        format!("too many friend requests by handle; retry in {secs} s"),
-                    ),
-                    secs,
                 ));
             }
+            state
+                .handle_requests
+                .check(sender)
+                .map_err(|wait| ApiError::rate_limited("friend requests by handle", wait))?;
             MailSource::Handle
         }
     };
 
-    let seq = match state
+    let seq = state
         .broker
         .post_mail(recipient, sender, source, envelope)
-        .await
-    {
-        Ok(seq) => seq,
-        Err(BrokerError::MailboxFull) => {
-            return Err(retry_after(
-                ApiError::from(BrokerError::MailboxFull),
-                FULL_RETRY_AFTER_SECS,
-            ));
-        }
-        Err(error) => return Err(ApiError::from(error).into_response()),
-    };
+        .await?;
     if let Err(error) = state
         .broker
         .publish_event(recipient, &Event::NewMail(NewMail { seq }))
@@ -191,30 +154,4 @@ pub(crate) async fn delete(
     } else {
         Err(ApiError::not_found())
     }
-}
-
-/// The body limit of a post: the envelope in base64 plus room for the rest of the JSON, or
-/// the general JSON limit if that is larger.
-fn body_limit(state: &SharedState, max_envelope: usize) -> usize {
-    let encoded = max_envelope.div_ceil(3) * 4;
-    state
-        .config
-        .limits
-        .max_json_bytes
-        .max(encoded + JSON_ALLOWANCE)
-}
-
-/// Reads a JSON body of at most `limit` bytes (`413 too_large` beyond).
-async fn read_json<T: serde::de::DeserializeOwned>(
-    body: Body,
-    limit: usize,
-) -> Result<T, ApiError> {
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
-            ErrorCode::TooLarge,
-            format!("request body is larger than {limit} bytes"),
-        )
-    })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|error| ApiError::bad_request(format!("invalid JSON body: {error}")))
 }

@@ -78,14 +78,20 @@ pub fn router(state: SharedState) -> Router {
         .with_state(state)
 }
 
-/// One span per request, with method and path (never headers: they carry tokens).
+/// One span per request, with the method and the route template (`/v1/invites/{invite}`),
+/// never the path itself: paths hold invite locators and link-token hashes. Nor headers:
+/// they carry tokens. A request no route matched is logged as `unmatched`.
 async fn trace_request(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use tracing::Instrument;
-    let span =
-        tracing::info_span!("request", method = %request.method(), path = %request.uri().path());
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", axum::extract::MatchedPath::as_str)
+        .to_owned();
+    let span = tracing::info_span!("request", method = %request.method(), route = %route);
     async move {
         let response = next.run(request).await;
         tracing::debug!(status = response.status().as_u16(), "response");
@@ -93,4 +99,99 @@ async fn trace_request(
     }
     .instrument(span)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex, PoisonError};
+
+    use axum::Router;
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::trace_request;
+
+    /// Collects what the subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Sends one HTTP/1.1 GET and reads the whole answer.
+    async fn get_once(addr: std::net::SocketAddr, path: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n");
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .expect("send request");
+        let mut answer = String::new();
+        stream
+            .read_to_string(&mut answer)
+            .await
+            .expect("read answer");
+        answer
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn requests_are_logged_by_route_template_not_path() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        // A current-thread runtime: the server task runs on this thread, under this
+        // subscriber.
+        let _default = tracing::subscriber::set_default(subscriber);
+
+        let app = Router::new()
+            .route("/v1/invites/{invite}", get(|| async { "ok" }))
+            .fallback(|| async { "nothing here" })
+            .layer(axum::middleware::from_fn(trace_request));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let secret = "c2VjcmV0LWxvY2F0b3ItMQ";
+        assert!(
+            get_once(addr, &format!("/v1/invites/{secret}"))
+                .await
+                .starts_with("HTTP/1.1 200")
+        );
+        let hidden = "aGlkZGVuLWxpbmstaGFzaA";
+        assert!(
+            get_once(addr, &format!("/v1/links/{hidden}"))
+                .await
+                .starts_with("HTTP/1.1 200")
+        );
+        server.abort();
+
+        let log = String::from_utf8(
+            captured
+                .0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        )
+        .expect("UTF-8 log");
+        assert!(log.contains("route=/v1/invites/{invite}"), "{log}");
+        assert!(log.contains("route=unmatched"), "{log}");
+        assert!(!log.contains(secret) && !log.contains(hidden), "{log}");
+    }
 }

@@ -1,7 +1,8 @@
-//! An in-memory token bucket per key (friend requests by handle, per sender account).
+//! An in-memory token bucket per key (friend requests by handle per sender account, invite
+//! lookups and redemptions per account).
 //!
-//! Each key's bucket holds up to `burst` tokens and refills at `per_hour` tokens an hour; a
-//! request takes one token or is refused with the time until the next one. A full bucket is
+//! Each key's bucket holds up to `burst` tokens and refills at a steady rate; a request takes
+//! one token or is refused with the time until the next one. A full bucket is
 //! the same as no bucket, so only keys with spent tokens are remembered, and those are
 //! forgotten again once refilled. The state is per relay instance: behind N instances a sender
 //! gets at most N times the rate, which still bounds a flood.
@@ -46,9 +47,21 @@ impl RateLimiter {
     /// least 1; zero is treated as 1).
     #[must_use]
     pub fn new(per_hour: u32, burst: u32) -> Self {
+        Self::with_rate(f64::from(per_hour.max(1)) / 3600.0, burst)
+    }
+
+    /// A limiter allowing `burst` requests at once and `per_minute` a minute after that (both
+    /// at least 1; zero is treated as 1).
+    #[must_use]
+    pub fn per_minute(per_minute: u32, burst: u32) -> Self {
+        Self::with_rate(f64::from(per_minute.max(1)) / 60.0, burst)
+    }
+
+    /// `rate` tokens a second, up to `burst` (at least 1) held.
+    fn with_rate(rate: f64, burst: u32) -> Self {
         Self {
             burst: f64::from(burst.max(1)),
-            rate: f64::from(per_hour.max(1)) / 3600.0,
+            rate,
             state: Mutex::new(Buckets {
                 buckets: HashMap::new(),
                 sweep_at: SWEEP_AT,
@@ -143,6 +156,24 @@ mod tests {
             assert_eq!(limiter.check_at(sender, much_later), Ok(()));
         }
         assert!(limiter.check_at(sender, much_later).is_err());
+    }
+
+    #[test]
+    fn per_minute_rate() {
+        let limiter = RateLimiter::per_minute(30, 2);
+        let account = Uuid::from_u128(7);
+        let start = Instant::now();
+        assert_eq!(limiter.check_at(account, start), Ok(()));
+        assert_eq!(limiter.check_at(account, start), Ok(()));
+        // One token every 2 s.
+        let wait = limiter.check_at(account, start).expect_err("burst spent");
+        assert!(
+            wait > Duration::from_millis(1999) && wait <= Duration::from_secs(2),
+            "{wait:?}"
+        );
+        let later = start + Duration::from_secs(2);
+        assert_eq!(limiter.check_at(account, later), Ok(()));
+        assert!(limiter.check_at(account, later).is_err());
     }
 
     #[test]

@@ -139,6 +139,11 @@ pub struct LimitsConfig {
     pub max_json_bytes: usize,
     /// Longest lifetime of an invite, in seconds; later expiries asked for are shortened.
     pub max_invite_lifetime_secs: u64,
+    /// Invite lookups and redemptions one account may make per minute (the bucket's refill
+    /// rate).
+    pub invite_lookups_per_minute: u32,
+    /// Invite lookups and redemptions one account may make at once before the rate applies.
+    pub invite_lookups_burst: u32,
 }
 
 /// `[auth]`: lifetimes, in seconds.
@@ -181,6 +186,9 @@ pub struct MailboxConfig {
     pub handle_requests_per_hour: u32,
     /// Friend requests by handle one account may send at once before the hourly rate applies.
     pub handle_requests_burst: u32,
+    /// Most link tokens one account may hold registered; further registrations are refused
+    /// until it drops some.
+    pub max_links_per_account: u32,
 }
 
 /// `[events]`: the `GET /v1/events` streams.
@@ -226,6 +234,8 @@ impl Default for LimitsConfig {
             quota_bytes: 2 * 1024 * 1024 * 1024,
             max_json_bytes: 64 * 1024,
             max_invite_lifetime_secs: 30 * 24 * 60 * 60,
+            invite_lookups_per_minute: 30,
+            invite_lookups_burst: 10,
         }
     }
 }
@@ -255,6 +265,7 @@ impl Default for MailboxConfig {
             max_envelope_bytes: 70 * 1024,
             handle_requests_per_hour: 20,
             handle_requests_burst: 5,
+            max_links_per_account: 1000,
         }
     }
 }

@@ -53,6 +53,8 @@ const KEYS: &[(&str, Kind)] = &[
     ("limits.quota_bytes", Kind::Integer),
     ("limits.max_json_bytes", Kind::Integer),
     ("limits.max_invite_lifetime_secs", Kind::Integer),
+    ("limits.invite_lookups_per_minute", Kind::Integer),
+    ("limits.invite_lookups_burst", Kind::Integer),
     ("auth.challenge_ttl_secs", Kind::Integer),
     ("auth.session_ttl_secs", Kind::Integer),
     ("auth.fresh_session_secs", Kind::Integer),
@@ -63,6 +65,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("mailbox.max_envelope_bytes", Kind::Integer),
     ("mailbox.handle_requests_per_hour", Kind::Integer),
     ("mailbox.handle_requests_burst", Kind::Integer),
+    ("mailbox.max_links_per_account", Kind::Integer),
     ("events.keep_alive_secs", Kind::Integer),
 ];
 

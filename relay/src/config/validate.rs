@@ -180,6 +180,14 @@ pub(super) fn check(mut config: Config, provenance: &Provenance) -> Result<Confi
             "limits.max_invite_lifetime_secs",
             limits.max_invite_lifetime_secs,
         ),
+        (
+            "limits.invite_lookups_per_minute",
+            u64::from(limits.invite_lookups_per_minute),
+        ),
+        (
+            "limits.invite_lookups_burst",
+            u64::from(limits.invite_lookups_burst),
+        ),
         ("auth.challenge_ttl_secs", config.auth.challenge_ttl_secs),
         ("auth.session_ttl_secs", config.auth.session_ttl_secs),
         ("auth.fresh_session_secs", config.auth.fresh_session_secs),
@@ -244,6 +252,10 @@ fn check_mailbox(
         (
             "mailbox.handle_requests_burst",
             u64::from(mailbox.handle_requests_burst),
+        ),
+        (
+            "mailbox.max_links_per_account",
+            u64::from(mailbox.max_links_per_account),
         ),
         ("events.keep_alive_secs", config.events.keep_alive_secs),
     ] {

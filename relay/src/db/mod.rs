@@ -98,6 +98,7 @@ pub use accounts::{Account, NewAccount};
 pub use error::DbError;
 pub use grants::{Grant, NewGrant};
 pub use invites::{Invite, NewInvite};
+pub use links::LinkAdded;
 pub use plog_ipc_schema::http::accounts::AccountKind;
 pub use plog_ipc_schema::http::headers::Precondition;
 pub use volumes::{CommitOutcome, VolumeAccess, VolumeCommit, VolumeRow};
