@@ -23,13 +23,14 @@
 //! (1 MB = 1,000,000 bytes). `PLOG_BENCH_VOLUME_MIB`, `PLOG_BENCH_STATUS_RUNS` and
 //! `PLOG_BENCH_TRANSFER_RUNS` shrink a run (for a smoke test).
 
-use std::error::Error;
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
 use plog_ipc_schema::http::accounts::AccountKind;
-use plog_tests::bench::{cpu_secs, loadavg, mbps, median, verdict};
+use plog_tests::bench::{
+    MIB, Res, block_on, cpu_secs, env_count, find_pid, loadavg, mbps, median, verdict,
+};
 use plog_tests::binaries;
 use plog_tests::client::{put_volume, register_and_login, seal_volume};
 use plog_tests::installation::{DaemonProcess, Installation, expect_success};
@@ -38,10 +39,6 @@ use plog_tests::relay::client_trusting;
 use plog_tests::relay_process::RelayProcess;
 use plog_tests::session_bus::SessionBus;
 use uuid::Uuid;
-
-type Res<T> = Result<T, Box<dyn Error + Send + Sync>>;
-
-const MIB: usize = 1024 * 1024;
 
 /// Defaults of the sizes and counts (overridable, see the module documentation).
 const VOLUME_MIB: usize = 64;
@@ -57,46 +54,14 @@ const MAX_VOLUME_BYTES: u64 = 1 << 30;
 const QUOTA_BYTES: u64 = 1 << 40;
 
 fn main() -> Res<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(run())
+    block_on(run())?
 }
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-fn env_count(name: &str, default: usize) -> Res<usize> {
-    match std::env::var(name) {
-        Ok(text) => {
-            let value: usize = text
-                .parse()
-                .map_err(|e| format!("{name}={text:?} is not a count: {e}"))?;
-            if value == 0 {
-                return Err(format!("{name} must be at least 1").into());
-            }
-            Ok(value)
-        }
-        Err(_) => Ok(default),
-    }
-}
-
 fn min(values: &[f64]) -> f64 {
     values.iter().copied().fold(f64::NAN, f64::min)
-}
-
-/// The pid of the process named `program_name` whose command line mentions `path`.
-fn find_pid(program_name: &str, path: &Path) -> Option<u32> {
-    let needle = path.display().to_string();
-    std::fs::read_dir("/proc")
-        .ok()?
-        .flatten()
-        .find_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            (text.contains(program_name) && text.contains(&needle)).then_some(pid)
-        })
 }
 
 /// CPU seconds per wall second of the daemon, the relay and `nats-server` over a stage.
@@ -142,42 +107,32 @@ impl Pids {
         )
     }
 
-    /// Runs `f`, returning its output and the CPU the three servers used meanwhile.
-    fn measure<T>(self, f: impl FnOnce() -> Res<T>) -> Res<(T, CpuUse)> {
-        let (d0, r0, n0) = self.sample();
-        let t0 = Instant::now();
-        let out = f()?;
+    /// The CPU the three servers used since `before` was sampled at `t0`.
+    fn used_since(self, (d0, r0, n0): (f64, f64, f64), t0: Instant) -> CpuUse {
         let wall = t0.elapsed().as_secs_f64();
         let (d1, r1, n1) = self.sample();
-        Ok((
-            out,
-            CpuUse {
-                wall,
-                daemon: d1 - d0,
-                relay: r1 - r0,
-                nats: n1 - n0,
-            },
-        ))
+        CpuUse {
+            wall,
+            daemon: d1 - d0,
+            relay: r1 - r0,
+            nats: n1 - n0,
+        }
+    }
+
+    /// Runs `f`, returning its output and the CPU the three servers used meanwhile.
+    fn measure<T>(self, f: impl FnOnce() -> Res<T>) -> Res<(T, CpuUse)> {
+        let (before, t0) = (self.sample(), Instant::now());
+        let out = f()?;
+        Ok((out, self.used_since(before, t0)))
     }
 
     async fn measure_async<T>(
         self,
         future: impl std::future::Future<Output = Res<T>>,
     ) -> Res<(T, CpuUse)> {
-        let (d0, r0, n0) = self.sample();
-        let t0 = Instant::now();
+        let (before, t0) = (self.sample(), Instant::now());
         let out = future.await?;
-        let wall = t0.elapsed().as_secs_f64();
-        let (d1, r1, n1) = self.sample();
-        Ok((
-            out,
-            CpuUse {
-                wall,
-                daemon: d1 - d0,
-                relay: r1 - r0,
-                nats: n1 - n0,
-            },
-        ))
+        Ok((out, self.used_since(before, t0)))
     }
 }
 

@@ -39,7 +39,7 @@ use plog_ipc_schema::encoding::PublicKeyB64;
 use plog_ipc_schema::http::accounts::{AccountKind, RegisterRequest, RegisterResponse};
 use plog_ipc_schema::http::auth::ChallengeRequest;
 use plog_relay::broker::{Broker, NatsSettings};
-use plog_tests::bench::{cpu_secs, loadavg, mbps, median, verdict};
+use plog_tests::bench::{MIB, Res, block_on, cpu_secs, find_pid, loadavg, mbps, median, verdict};
 use plog_tests::client::{self, SealedVolume, TestUser, seal_volume};
 use plog_tests::nats::NatsServer;
 use plog_tests::relay::{Database, RelayOptions, TestRelay, client_trusting};
@@ -47,10 +47,7 @@ use plog_tests::relay_process::RelayProcess;
 use tokio::io::AsyncReadExt;
 use uuid::Uuid;
 
-type Res<T> = Result<T, Box<dyn Error + Send + Sync>>;
-
 const KIB: usize = 1024;
-const MIB: usize = 1024 * 1024;
 
 /// Limits of the relays under test: volumes up to 600 MiB, a quota that never binds.
 const MAX_VOLUME_BYTES: u64 = 600 * MIB as u64;
@@ -94,10 +91,7 @@ const RAW_BUCKET: &str = "bench-raw";
 const DIAG_PREFIX: &str = "bench";
 
 fn main() -> Res<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(run())
+    block_on(run())?
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -179,22 +173,6 @@ fn find_nats_pid(store_dir: &Path) -> Option<u32> {
 /// The pid of the `plog-relay` process serving `data_dir` (found through `/proc`).
 fn find_relay_pid(data_dir: &Path) -> Option<u32> {
     find_pid("plog-relay", data_dir)
-}
-
-/// The pid of a process running `program` with `path` among its arguments.
-fn find_pid(program_name: &str, path: &Path) -> Option<u32> {
-    let wanted = path.as_os_str().as_encoded_bytes();
-    std::fs::read_dir("/proc")
-        .ok()?
-        .flatten()
-        .find_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-            let mut args = cmdline.split(|&b| b == 0);
-            let program = args.next()?;
-            let is_it = program.rsplit(|&b| b == b'/').next() == Some(program_name.as_bytes());
-            (is_it && args.any(|arg| arg == wanted)).then_some(pid)
-        })
 }
 
 /// Registers an account for `master`'s identity at `origin` and logs it in.

@@ -20,7 +20,6 @@
 //!
 //! `PLOG_BENCH_DELIVERIES`, `PLOG_BENCH_VOLUME_MIB` and `PLOG_BENCH_ROUNDS` shrink a run.
 
-use std::error::Error;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -30,7 +29,7 @@ use plog_ipc_schema::encoding::{B64Bytes, Bytes32};
 use plog_ipc_schema::http::accounts::AccountKind;
 use plog_ipc_schema::http::links::LinkRequest;
 use plog_ipc_schema::http::mailbox::{MailPostRequest, MailRoute};
-use plog_tests::bench::{loadavg, median, verdict};
+use plog_tests::bench::{MIB, Res, block_on, env_count, loadavg, median, verdict};
 use plog_tests::client::register_and_login;
 use plog_tests::nats::NatsServer;
 use plog_tests::people::Person;
@@ -38,9 +37,6 @@ use plog_tests::postgres;
 use plog_tests::relay::client_trusting;
 use plog_tests::relay_process::RelayProcess;
 
-type Res<T> = Result<T, Box<dyn Error + Send + Sync>>;
-
-const MIB: usize = 1024 * 1024;
 const DELIVERIES: usize = 500;
 const VOLUME_MIB: usize = 64;
 const ROUNDS: usize = 3;
@@ -52,25 +48,7 @@ const REVOKE_TARGET_SECS: f64 = 2.0;
 const ORIGIN: &str = "https://relay.plog.test";
 
 fn main() -> Res<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(run())
-}
-
-fn env_count(name: &str, default: usize) -> Res<usize> {
-    match std::env::var(name) {
-        Ok(text) => {
-            let value: usize = text
-                .parse()
-                .map_err(|e| format!("{name}={text:?} is not a count: {e}"))?;
-            if value == 0 {
-                return Err(format!("{name} must be at least 1").into());
-            }
-            Ok(value)
-        }
-        Err(_) => Ok(default),
-    }
+    block_on(run())?
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

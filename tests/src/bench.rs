@@ -1,4 +1,86 @@
-//! Helpers shared by the benchmark programs: summary statistics and readings from `/proc`.
+//! Helpers shared by the benchmark programs: their runtime, counts from the environment,
+//! summary statistics and readings from `/proc`.
+
+use std::fmt;
+use std::future::Future;
+use std::num::ParseIntError;
+use std::path::Path;
+
+/// What a benchmark's steps return: any error ends the run, with its message.
+pub type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Bytes in a mebibyte.
+pub const MIB: usize = 1024 * 1024;
+
+/// Runs a benchmark's `future` to completion on a multi-threaded Tokio runtime; its output,
+/// or the error of building the runtime.
+pub fn block_on<F: Future>(future: F) -> std::io::Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    Ok(runtime.block_on(future))
+}
+
+/// A count from the environment that cannot be used.
+#[derive(Debug)]
+pub enum CountError {
+    /// The variable's value is not a whole number.
+    NotACount {
+        /// The variable.
+        name: String,
+        /// Its value.
+        text: String,
+        /// Why it does not parse.
+        source: ParseIntError,
+    },
+    /// The variable is 0, and every count must be at least 1.
+    Zero {
+        /// The variable.
+        name: String,
+    },
+}
+
+impl fmt::Display for CountError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotACount { name, text, source } => {
+                write!(f, "{name}={text:?} is not a count: {source}")
+            }
+            Self::Zero { name } => write!(f, "{name} must be at least 1"),
+        }
+    }
+}
+
+impl std::error::Error for CountError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::NotACount { source, .. } => Some(source),
+            Self::Zero { .. } => None,
+        }
+    }
+}
+
+/// The count in the environment variable `name` (a run made smaller, say), or `default`
+/// where it is not set.
+///
+/// # Errors
+/// If the variable is set to something other than a whole number of at least 1.
+pub fn env_count(name: &str, default: usize) -> Result<usize, CountError> {
+    let Ok(text) = std::env::var(name) else {
+        return Ok(default);
+    };
+    match text.parse() {
+        Ok(0) => Err(CountError::Zero {
+            name: name.to_owned(),
+        }),
+        Ok(value) => Ok(value),
+        Err(source) => Err(CountError::NotACount {
+            name: name.to_owned(),
+            text,
+            source,
+        }),
+    }
+}
 
 /// The median (the mean of the middle two for an even count); NaN for no values.
 #[must_use]
@@ -57,4 +139,22 @@ pub fn cpu_secs(pid: u32) -> f64 {
             .unwrap_or(0)
     };
     (ticks(11) + ticks(12)) as f64 / 100.0
+}
+
+/// The pid of a process running the program named `program_name` (the last part of its path)
+/// with `path` as one of its arguments, found through `/proc`.
+#[must_use]
+pub fn find_pid(program_name: &str, path: &Path) -> Option<u32> {
+    let wanted = path.as_os_str().as_encoded_bytes();
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let mut args = cmdline.split(|&b| b == 0);
+            let program = args.next()?;
+            let is_it = program.rsplit(|&b| b == b'/').next() == Some(program_name.as_bytes());
+            (is_it && args.any(|arg| arg == wanted)).then_some(pid)
+        })
 }

@@ -27,16 +27,13 @@ use plog_ipc_schema::http::grants::GrantRequest;
 use plog_ipc_schema::http::headers::{Precondition, ReaderMaterial};
 use plog_ipc_schema::http::invites::invite_id_of;
 use plog_ipc_schema::http::mailbox::{MailRoute, MailSettings, MailSource};
-use plog_ipc_schema::http::volumes::VolumeRole;
+use plog_ipc_schema::http::volumes::{RevisionResponse, VolumeRole};
 use plog_ipc_schema::token::LinkToken;
-use plog_tests::client::{SealedVolume, TestUser, seal_volume};
-use plog_tests::nats::NatsServer;
-use plog_tests::relay::{Database, RelayOptions, TestRelay};
+use plog_tests::client::{SealedVolume, TestUser, seal_volume, unix_now};
+use plog_tests::relay::TestRelay;
+use plog_tests::relay_setup::sqlite_relay_or_skip;
+use tokio::io::AsyncRead;
 use uuid::Uuid;
-
-async fn start_relay(nats: &NatsServer) -> TestRelay {
-    TestRelay::start(RelayOptions::new(nats.url(), Database::Sqlite)).await
-}
 
 fn relay_pin(relay: &TestRelay) -> CertPin {
     CertPin::parse(&relay.started.pin).unwrap()
@@ -70,16 +67,39 @@ fn seal(
     seal_volume(&owner, volume_id, "journals", revision, 1, plaintext)
 }
 
+/// Uploads `sealed` from memory (a body that can be sent again after a re-login).
+async fn put_sealed(
+    client: &RelayClient,
+    volume_id: Uuid,
+    sealed: &SealedVolume,
+) -> Result<RevisionResponse, RelayError> {
+    let body = VolumeBody::Bytes(sealed.bytes.clone().into());
+    client.put_volume(volume_id, &sealed.headers, body).await
+}
+
+/// Uploads `sealed`'s headers with a body of its length read once from `reader`.
+async fn put_streamed(
+    client: &RelayClient,
+    volume_id: Uuid,
+    sealed: &SealedVolume,
+    reader: impl AsyncRead + Send + Unpin + 'static,
+) -> Result<RevisionResponse, RelayError> {
+    let body = VolumeBody::Reader {
+        reader: Box::new(reader),
+        length: Some(sealed.bytes.len() as u64),
+    };
+    client.put_volume(volume_id, &sealed.headers, body).await
+}
+
 fn patterned(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 31 % 251) as u8).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probe_shows_the_relay_pin_and_pinning_is_enforced() {
-    let Some(nats) = NatsServer::start_or_skip().await else {
+    let Some((_nats, relay)) = sqlite_relay_or_skip(&[]).await else {
         return;
     };
-    let relay = start_relay(&nats).await;
     let pin = relay_pin(&relay);
 
     // First contact: the probe connects without trusting and shows the relay's own pin.
@@ -195,10 +215,9 @@ async fn unreachable_and_silent_relays_are_retryable_network_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_login_and_volume_round_trip() {
-    let Some(nats) = NatsServer::start_or_skip().await else {
+    let Some((_nats, relay)) = sqlite_relay_or_skip(&[]).await else {
         return;
     };
-    let relay = start_relay(&nats).await;
     let pin = relay_pin(&relay);
     let (master, identity) = new_identity(&relay);
     let client = RelayClient::builder(&relay.base_url, pin)
@@ -276,15 +295,7 @@ async fn register_login_and_volume_round_trip() {
     // Replace from a stream of known length; then a stale If-Match is a conflict.
     let second = seal(&relay, &master, volume_id, 2, b"second revision");
     let reader = std::io::Cursor::new(second.bytes.clone());
-    let replaced = client
-        .put_volume(
-            volume_id,
-            &second.headers,
-            VolumeBody::Reader {
-                reader: Box::new(reader),
-                length: Some(second.bytes.len() as u64),
-            },
-        )
+    let replaced = put_streamed(&client, volume_id, &second, reader)
         .await
         .unwrap();
     assert_eq!(replaced.revision, 2);
@@ -303,14 +314,7 @@ async fn register_login_and_volume_round_trip() {
         stale.headers.precondition,
         Precondition::Replace { revision: 1 }
     );
-    let err = client
-        .put_volume(
-            volume_id,
-            &stale.headers,
-            VolumeBody::Bytes(stale.bytes.clone().into()),
-        )
-        .await
-        .unwrap_err();
+    let err = put_sealed(&client, volume_id, &stale).await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -323,14 +327,7 @@ async fn register_login_and_volume_round_trip() {
     );
     assert!(!err.is_retryable());
     let recreate = seal(&relay, &master, volume_id, 1, b"create again");
-    let err = client
-        .put_volume(
-            volume_id,
-            &recreate.headers,
-            VolumeBody::Bytes(recreate.bytes.clone().into()),
-        )
-        .await
-        .unwrap_err();
+    let err = put_sealed(&client, volume_id, &recreate).await.unwrap_err();
     assert!(matches!(err, RelayError::Conflict { .. }), "{err:?}");
 
     // A missing upload file is a local error, not a network one.
@@ -367,10 +364,9 @@ async fn register_login_and_volume_round_trip() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn find_account_handles_and_account_deletion() {
-    let Some(nats) = NatsServer::start_or_skip().await else {
+    let Some((_nats, relay)) = sqlite_relay_or_skip(&[]).await else {
         return;
     };
-    let relay = start_relay(&nats).await;
     let pin = relay_pin(&relay);
 
     let (_, alice_key) = new_identity(&relay);
@@ -430,10 +426,9 @@ async fn find_account_handles_and_account_deletion() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalidated_session_is_replaced_by_a_new_login() {
-    let Some(nats) = NatsServer::start_or_skip().await else {
+    let Some((_nats, relay)) = sqlite_relay_or_skip(&[]).await else {
         return;
     };
-    let relay = start_relay(&nats).await;
     let pin = relay_pin(&relay);
     let (master, identity) = new_identity(&relay);
     let user_id = RelayClient::new(&relay.base_url, pin)
@@ -482,14 +477,7 @@ async fn an_invalidated_session_is_replaced_by_a_new_login() {
     // A replayable upload meets 401, logs in again once and succeeds.
     let volume_id = Uuid::new_v4();
     let sealed = seal(&relay, &master, volume_id, 1, b"after re-login");
-    let created = client
-        .put_volume(
-            volume_id,
-            &sealed.headers,
-            VolumeBody::Bytes(sealed.bytes.clone().into()),
-        )
-        .await
-        .unwrap();
+    let created = put_sealed(&client, volume_id, &sealed).await.unwrap();
     assert_eq!(created.revision, 1);
     assert_eq!(logins.load(Ordering::SeqCst), 2);
 
@@ -535,10 +523,9 @@ async fn an_invalidated_session_is_replaced_by_a_new_login() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_uploads_go_on_and_stalled_ones_time_out() {
-    let Some(nats) = NatsServer::start_or_skip().await else {
+    let Some((_nats, relay)) = sqlite_relay_or_skip(&[]).await else {
         return;
     };
-    let relay = start_relay(&nats).await;
     let (master, identity) = new_identity(&relay);
     let idle = Duration::from_secs(1);
     let client = RelayClient::builder(&relay.base_url, relay_pin(&relay))
@@ -568,15 +555,7 @@ async fn slow_uploads_go_on_and_stalled_ones_time_out() {
         }
     });
     let started = Instant::now();
-    let created = client
-        .put_volume(
-            volume_id,
-            &sealed.headers,
-            VolumeBody::Reader {
-                reader: Box::new(reader),
-                length: Some(sealed.bytes.len() as u64),
-            },
-        )
+    let created = put_streamed(&client, volume_id, &sealed, reader)
         .await
         .unwrap();
     assert!(started.elapsed() > idle * 2 - idle / 4);
@@ -598,15 +577,7 @@ async fn slow_uploads_go_on_and_stalled_ones_time_out() {
         writer.write_all(&half).await.unwrap();
         writer
     });
-    let err = client
-        .put_volume(
-            volume_id,
-            &next.headers,
-            VolumeBody::Reader {
-                reader: Box::new(reader),
-                length: Some(next.bytes.len() as u64),
-            },
-        )
+    let err = put_streamed(&client, volume_id, &next, reader)
         .await
         .unwrap_err();
     assert!(
@@ -634,19 +605,11 @@ async fn registered(
     (client, master, identity, user_id)
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invites_are_created_looked_up_redeemed_and_withdrawn() {
-    let Some(nats) = NatsServer::start_or_skip().await else {
+    let Some((_nats, relay)) = sqlite_relay_or_skip(&[]).await else {
         return;
     };
-    let relay = start_relay(&nats).await;
     let (alice, _, alice_key, alice_id) = registered(&relay, AccountKind::System).await;
     let (bob, _, _, bob_id) = registered(&relay, AccountKind::Friend).await;
 
@@ -740,23 +703,15 @@ async fn invites_are_created_looked_up_redeemed_and_withdrawn() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grants_let_a_grantee_read_a_shared_volume_into_memory() {
-    let Some(nats) = NatsServer::start_or_skip().await else {
+    let Some((_nats, relay)) = sqlite_relay_or_skip(&[]).await else {
         return;
     };
-    let relay = start_relay(&nats).await;
     let (alice, alice_master, _, alice_id) = registered(&relay, AccountKind::System).await;
     let (bob, _, _, bob_id) = registered(&relay, AccountKind::Friend).await;
 
     let volume_id = Uuid::new_v4();
     let first = seal(&relay, &alice_master, volume_id, 1, &patterned(100_000));
-    alice
-        .put_volume(
-            volume_id,
-            &first.headers,
-            VolumeBody::Bytes(first.bytes.clone().into()),
-        )
-        .await
-        .unwrap();
+    put_sealed(&alice, volume_id, &first).await.unwrap();
 
     // Before a grant, bob sees nothing.
     assert!(bob.head_volume(volume_id).await.unwrap().is_none());
@@ -843,31 +798,23 @@ async fn grants_let_a_grantee_read_a_shared_volume_into_memory() {
     // A grant for a revision that is no longer current, or for an older epoch, is refused,
     // and the caller can tell which.
     let second = seal(&relay, &alice_master, volume_id, 2, b"second");
-    alice
-        .put_volume(
-            volume_id,
-            &second.headers,
-            VolumeBody::Bytes(second.bytes.clone().into()),
-        )
-        .await
-        .unwrap();
-    let err = alice
-        .put_grant(volume_id, bob_id, &grant)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, RelayError::Conflict { .. }), "{err:?}");
-    assert_eq!(err.code(), Some(ErrorCode::RevisionConflict));
+    put_sealed(&alice, volume_id, &second).await.unwrap();
     let fenced = GrantRequest {
         key_epoch: 0,
         revision: 2,
         ..grant.clone()
     };
-    let err = alice
-        .put_grant(volume_id, bob_id, &fenced)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, RelayError::Conflict { .. }), "{err:?}");
-    assert_eq!(err.code(), Some(ErrorCode::EpochFenced));
+    for (refused, code) in [
+        (&grant, ErrorCode::RevisionConflict),
+        (&fenced, ErrorCode::EpochFenced),
+    ] {
+        let err = alice
+            .put_grant(volume_id, bob_id, refused)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RelayError::Conflict { .. }), "{err:?}");
+        assert_eq!(err.code(), Some(code));
+    }
     let current = GrantRequest {
         revision: 2,
         ..grant.clone()
@@ -896,10 +843,9 @@ fn link_route(token: &[u8; 32]) -> MailRoute {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mail_by_link_and_by_handle_is_listed_paged_and_deleted() {
-    let Some(nats) = NatsServer::start_or_skip().await else {
+    let Some((_nats, relay)) = sqlite_relay_or_skip(&[]).await else {
         return;
     };
-    let relay = start_relay(&nats).await;
     let (alice, _, _, alice_id) = registered(&relay, AccountKind::System).await;
     let (bob, _, _, bob_id) = registered(&relay, AccountKind::Friend).await;
 
@@ -1032,14 +978,10 @@ async fn next_event(stream: &mut EventStream) -> Event {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_report_mail_grants_and_end_with_the_session() {
-    let Some(nats) = NatsServer::start_or_skip().await else {
+    let Some((_nats, relay)) = sqlite_relay_or_skip(&[("events.keep_alive_secs", "1")]).await
+    else {
         return;
     };
-    let mut options = RelayOptions::new(nats.url(), Database::Sqlite);
-    options
-        .overrides
-        .push(("events.keep_alive_secs".to_owned(), "1".to_owned()));
-    let relay = TestRelay::start(options).await;
     let (alice, alice_master, _, alice_id) = registered(&relay, AccountKind::System).await;
     let (bob, _, _, bob_id) = registered(&relay, AccountKind::Friend).await;
 
@@ -1066,14 +1008,7 @@ async fn events_report_mail_grants_and_end_with_the_session() {
     // A grant tells the grantee the volume is readable; a revocation that it is not.
     let volume_id = Uuid::new_v4();
     let sealed = seal(&relay, &alice_master, volume_id, 1, b"shared with bob");
-    alice
-        .put_volume(
-            volume_id,
-            &sealed.headers,
-            VolumeBody::Bytes(sealed.bytes.clone().into()),
-        )
-        .await
-        .unwrap();
+    put_sealed(&alice, volume_id, &sealed).await.unwrap();
     let grant = GrantRequest {
         key_epoch: 1,
         key_block: B64Bytes::new(vec![1; KEY_BLOCK_LEN]),

@@ -4,21 +4,20 @@
 //! `GET /v1/events` stream sees them.
 #![allow(clippy::unwrap_used)]
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use plog_crypto::invite::InviteCode;
 use plog_crypto::keyblock::{self, KEY_BLOCK_LEN, KeyBlockContext};
 use plog_crypto::volume::{
-    GranteeTagKey, OwnerKeys, VolumeHeader, VolumeKey, VolumeType, grantee_tag, open_to_vec,
-    owner_tag, seal_to_vec, verify_grantee_tag,
+    GranteeTagKey, VolumeHeader, VolumeKey, VolumeType, grantee_tag, open_to_vec,
+    verify_grantee_tag,
 };
 use plog_ipc_schema::encoding::{B64Bytes, Bytes32};
-use plog_ipc_schema::error::{ErrorBody, ErrorCode};
+use plog_ipc_schema::error::ErrorCode;
 use plog_ipc_schema::http::accounts::AccountKind;
 use plog_ipc_schema::http::events::{Event, GrantRevoked, NewMail, VolumeUpdated};
 use plog_ipc_schema::http::grants::{GrantListing, GrantRequest};
-use plog_ipc_schema::http::headers::{GranteeTags, Precondition, UploadHeaders};
 use plog_ipc_schema::http::invites::{
     InviteCreateRequest, InviteCreated, InviteListing, InviteLookup, InviteRedeemRequest, Locator,
     invite_id_of,
@@ -27,27 +26,18 @@ use plog_ipc_schema::http::mailbox::{MailListing, MailSource};
 use plog_ipc_schema::http::paths;
 use plog_ipc_schema::http::volumes::{VolumeListing, VolumeRole};
 use plog_ipc_schema::nats::Names;
-use plog_ipc_schema::vtype;
-use plog_tests::client::{SealedVolume, TestUser, error_of, put_volume, register_and_login};
+use plog_tests::client::{
+    SealedVolume, TestUser, delete_as, get_as, get_json, get_json_as, json_as, json_of, put_volume,
+    read_as, refusal, register, seal_volume_with, send, unix_now, volume_header_len,
+};
 use plog_tests::nats::NatsServer;
-use plog_tests::postgres;
 use plog_tests::relay::{Database, RelayOptions, TestRelay};
+use plog_tests::relay_setup::sqlite_relay_or_skip;
+use reqwest::Method;
 use uuid::Uuid;
 
 /// The longest a test waits for an event that must come; only a failure bound.
 const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-async fn refusal(response: reqwest::Response) -> (u16, ErrorCode) {
-    let (status, ErrorBody { code, .. }) = error_of(response).await;
-    (status, code)
-}
 
 /// A subscription to one account's live events on NATS.
 struct Events {
@@ -80,51 +70,36 @@ impl Events {
 // ---------------------------------------------------------------------------------------------
 // Invites
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn invites_on_sqlite() {
-    let Some(nats) = NatsServer::start_or_skip().await else {
-        return;
-    };
-    invites(&nats, Database::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn invites_on_postgres() {
-    let Some(nats) = NatsServer::start_or_skip().await else {
-        return;
-    };
-    let Some(db) = postgres::test_database_or_skip().await else {
-        return;
-    };
-    invites(&nats, Database::Postgres(db.url().to_owned())).await;
-    db.cleanup().await.unwrap();
-}
+plog_tests::on_sqlite_and_postgres!(invites => invites_on_sqlite, invites_on_postgres);
 
 async fn create_invite(
     relay: &TestRelay,
     token: &str,
     request: &InviteCreateRequest,
 ) -> reqwest::Response {
-    relay
-        .client
-        .post(relay.url(paths::INVITES))
-        .bearer_auth(token)
-        .json(request)
-        .send()
-        .await
-        .unwrap()
+    json_as(relay, Method::POST, token, paths::INVITES, request).await
+}
+
+/// Registers an invite of `owner`'s, asking for `uses` uses until `expires_at`; its code and
+/// what the relay made of the request.
+async fn new_invite(
+    relay: &TestRelay,
+    owner: &TestUser,
+    expires_at: u64,
+    uses: u32,
+) -> (InviteCode, InviteCreated) {
+    let code = InviteCode::generate(&owner.identity.public_key()).unwrap();
+    let request = InviteCreateRequest {
+        locator_hash: Bytes32::new(code.locator_hash()),
+        expires_at,
+        uses,
+    };
+    let created = json_of(create_invite(relay, &owner.token, &request).await).await;
+    (code, created)
 }
 
 async fn list_invites(relay: &TestRelay, token: &str) -> InviteListing {
-    let response = relay
-        .client
-        .get(relay.url(paths::INVITES))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
+    read_as(relay, token, paths::INVITES).await
 }
 
 async fn redeem(
@@ -133,68 +108,34 @@ async fn redeem(
     locator: &[u8; 16],
     envelope: &[u8],
 ) -> reqwest::Response {
-    relay
-        .client
-        .post(relay.url(paths::INVITES_REDEEM))
-        .bearer_auth(token)
-        .json(&InviteRedeemRequest {
-            locator: Locator::new(*locator),
-            envelope: B64Bytes::new(envelope.to_vec()),
-        })
-        .send()
-        .await
-        .unwrap()
+    let request = InviteRedeemRequest {
+        locator: Locator::new(*locator),
+        envelope: B64Bytes::new(envelope.to_vec()),
+    };
+    json_as(relay, Method::POST, token, paths::INVITES_REDEEM, &request).await
 }
 
 async fn lookup(relay: &TestRelay, token: &str, segment: &str) -> reqwest::Response {
-    relay
-        .client
-        .get(relay.url(&format!("/v1/invites/{segment}")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
+    get_as(relay, token, &format!("/v1/invites/{segment}")).await
 }
 
 async fn withdraw(relay: &TestRelay, token: &str, segment: &str) -> reqwest::Response {
-    relay
-        .client
-        .delete(relay.url(&format!("/v1/invites/{segment}")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
+    delete_as(relay, token, &format!("/v1/invites/{segment}")).await
 }
 
 async fn mail(relay: &TestRelay, token: &str) -> MailListing {
-    let response = relay
-        .client
-        .get(relay.url(paths::MAILBOX))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "GET /v1/mailbox");
-    response.json().await.unwrap()
+    read_as(relay, token, paths::MAILBOX).await
 }
 
 async fn invites(nats: &NatsServer, database: Database) {
     let relay = TestRelay::start(RelayOptions::new(nats.url(), database)).await;
-    let (http, base, origin) = (
-        &relay.client,
-        relay.base_url.as_str(),
-        relay.started.public_origin.as_str(),
-    );
-    let alice = register_and_login(http, base, origin, AccountKind::System).await;
-    let bob = register_and_login(http, base, origin, AccountKind::Friend).await;
-    let carol = register_and_login(http, base, origin, AccountKind::Friend).await;
+    let alice = register(&relay, AccountKind::System).await;
+    let bob = register(&relay, AccountKind::Friend).await;
+    let carol = register(&relay, AccountKind::Friend).await;
+    let handle = serde_json::json!({"handle": "alice-sys"});
     assert_eq!(
-        http.put(relay.url(paths::ME_HANDLE))
-            .bearer_auth(&alice.token)
-            .json(&serde_json::json!({"handle": "alice-sys"}))
-            .send()
+        json_as(&relay, Method::PUT, &alice.token, paths::ME_HANDLE, &handle)
             .await
-            .unwrap()
             .status(),
         204
     );
@@ -205,7 +146,7 @@ async fn invites(nats: &NatsServer, database: Database) {
     let locator_hash = Bytes32::new(code.locator_hash());
     let request = InviteCreateRequest {
         locator_hash,
-        expires_at: now() + 3600,
+        expires_at: unix_now() + 3600,
         uses: 2,
     };
     let created = create_invite(&relay, &alice.token, &request).await;
@@ -235,9 +176,9 @@ async fn invites(nats: &NatsServer, database: Database) {
         )
     };
     for (expires_at, uses, what) in [
-        (now() - 1, 1, "an expiry in the past"),
-        (now() + 60, 0, "no uses"),
-        (now() + 60, 101, "more than 100 uses"),
+        (unix_now() - 1, 1, "an expiry in the past"),
+        (unix_now() + 60, 0, "no uses"),
+        (unix_now() + 60, 101, "more than 100 uses"),
     ] {
         let bad = InviteCreateRequest {
             locator_hash: fresh(),
@@ -250,28 +191,20 @@ async fn invites(nats: &NatsServer, database: Database) {
             "{what}"
         );
     }
-    let unauthenticated = http
-        .post(relay.url(paths::INVITES))
-        .json(&request)
-        .send()
-        .await
-        .unwrap();
+    let unauthenticated = send(relay.client.post(relay.url(paths::INVITES)).json(&request)).await;
     assert_eq!(unauthenticated.status(), 401);
     // Asking for more than the cap (30 days by default) is shortened to it.
     let long = InviteCreateRequest {
         locator_hash: fresh(),
-        expires_at: now() + 90 * 24 * 3600,
+        expires_at: unix_now() + 90 * 24 * 3600,
         uses: 100,
     };
-    let before = now();
-    let long_created: InviteCreated = create_invite(&relay, &alice.token, &long)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let before = unix_now();
+    let long_created: InviteCreated =
+        json_of(create_invite(&relay, &alice.token, &long).await).await;
     let cap = 30 * 24 * 3600;
     assert!(
-        (before + cap..=now() + cap).contains(&long_created.expires_at),
+        (before + cap..=unix_now() + cap).contains(&long_created.expires_at),
         "{} is not capped to 30 days",
         long_created.expires_at
     );
@@ -311,11 +244,10 @@ async fn invites(nats: &NatsServer, database: Database) {
             "{malformed}"
         );
     }
+    let unauthenticated_lookup = relay.url(&format!("/v1/invites/{locator_text}"));
     assert_eq!(
-        http.get(relay.url(&format!("/v1/invites/{locator_text}")))
-            .send()
+        send(relay.client.get(unauthenticated_lookup))
             .await
-            .unwrap()
             .status(),
         401
     );
@@ -412,14 +344,7 @@ async fn invites(nats: &NatsServer, database: Database) {
     assert!(list_invites(&relay, &alice.token).await.invites.is_empty());
 
     // The API description lists these routes.
-    let openapi: serde_json::Value = http
-        .get(relay.url("/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let openapi: serde_json::Value = get_json(&relay, "/v1/openapi.json").await;
     for (path, verbs) in [
         (paths::INVITES, &["get", "post"][..]),
         ("/v1/invites/{invite}", &["get", "delete"][..]),
@@ -439,37 +364,14 @@ async fn invites(nats: &NatsServer, database: Database) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invites_expire_at_the_relays_cap() {
-    let Some(nats) = NatsServer::start_or_skip().await else {
+    let lifetime = [("limits.max_invite_lifetime_secs", "2")];
+    let Some((_nats, relay)) = sqlite_relay_or_skip(&lifetime).await else {
         return;
     };
-    let mut options = RelayOptions::new(nats.url(), Database::Sqlite);
-    options
-        .overrides
-        .push(("limits.max_invite_lifetime_secs".into(), "2".into()));
-    let relay = TestRelay::start(options).await;
-    let (http, base, origin) = (
-        &relay.client,
-        relay.base_url.as_str(),
-        relay.started.public_origin.as_str(),
-    );
-    let alice = register_and_login(http, base, origin, AccountKind::System).await;
-    let bob = register_and_login(http, base, origin, AccountKind::Friend).await;
-    let code = InviteCode::generate(&alice.identity.public_key()).unwrap();
-    let asked = now() + 3600;
-    let created: InviteCreated = create_invite(
-        &relay,
-        &alice.token,
-        &InviteCreateRequest {
-            locator_hash: Bytes32::new(code.locator_hash()),
-            expires_at: asked,
-            uses: 1,
-        },
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    assert!(created.expires_at <= now() + 2, "shortened to the cap");
+    let alice = register(&relay, AccountKind::System).await;
+    let bob = register(&relay, AccountKind::Friend).await;
+    let (code, created) = new_invite(&relay, &alice, unix_now() + 3600, 1).await;
+    assert!(created.expires_at <= unix_now() + 2, "shortened to the cap");
     let locator_text = Locator::new(*code.locator()).to_b64();
     assert_eq!(
         lookup(&relay, &bob.token, &locator_text).await.status(),
@@ -495,36 +397,14 @@ async fn invites_expire_at_the_relays_cap() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redemption_the_mailbox_refuses_spends_no_use() {
-    let Some(nats) = NatsServer::start_or_skip().await else {
+    let Some((_nats, relay)) = sqlite_relay_or_skip(&[("mailbox.max_per_recipient", "1")]).await
+    else {
         return;
     };
-    let mut options = RelayOptions::new(nats.url(), Database::Sqlite);
-    options
-        .overrides
-        .push(("mailbox.max_per_recipient".into(), "1".into()));
-    let relay = TestRelay::start(options).await;
-    let (http, base, origin) = (
-        &relay.client,
-        relay.base_url.as_str(),
-        relay.started.public_origin.as_str(),
-    );
-    let alice = register_and_login(http, base, origin, AccountKind::System).await;
-    let bob = register_and_login(http, base, origin, AccountKind::Friend).await;
-    let carol = register_and_login(http, base, origin, AccountKind::Friend).await;
-    let code = InviteCode::generate(&alice.identity.public_key()).unwrap();
-    let created: InviteCreated = create_invite(
-        &relay,
-        &alice.token,
-        &InviteCreateRequest {
-            locator_hash: Bytes32::new(code.locator_hash()),
-            expires_at: now() + 600,
-            uses: 3,
-        },
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let alice = register(&relay, AccountKind::System).await;
+    let bob = register(&relay, AccountKind::Friend).await;
+    let carol = register(&relay, AccountKind::Friend).await;
+    let (code, created) = new_invite(&relay, &alice, unix_now() + 600, 3).await;
     assert_eq!(
         redeem(&relay, &bob.token, code.locator(), b"first")
             .await
@@ -548,90 +428,104 @@ async fn a_redemption_the_mailbox_refuses_spends_no_use() {
 // ---------------------------------------------------------------------------------------------
 // Grants
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grants_on_sqlite() {
-    let Some(nats) = NatsServer::start_or_skip().await else {
-        return;
-    };
-    grants(&nats, Database::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grants_on_postgres() {
-    let Some(nats) = NatsServer::start_or_skip().await else {
-        return;
-    };
-    let Some(db) = postgres::test_database_or_skip().await else {
-        return;
-    };
-    grants(&nats, Database::Postgres(db.url().to_owned())).await;
-    db.cleanup().await.unwrap();
-}
+plog_tests::on_sqlite_and_postgres!(grants => grants_on_sqlite, grants_on_postgres);
 
 /// One revision sealed by its owner, with what the owner knows about it.
 struct Revision {
     sealed: SealedVolume,
-    header_len: usize,
+    vtype_name: &'static str,
     digest: [u8; 32],
-}
-
-/// Seals `plaintext` as `revision` of `volume_id` under `vek`, tagged for the owner and for
-/// each grantee whose tag key is given.
-fn seal(
-    owner: &TestUser,
-    volume_id: Uuid,
-    vtype_name: &str,
-    (revision, epoch): (u64, u64),
-    vek: &VolumeKey,
-    plaintext: &[u8],
-    grantees: &[(Uuid, &GranteeTagKey)],
-) -> Revision {
-    let header = VolumeHeader {
-        volume_id: *volume_id.as_bytes(),
-        vtype: VolumeType::new(vtype_name).unwrap(),
-        revision,
-        key_epoch: epoch,
-    };
-    let (bytes, digest) = seal_to_vec(vek, &header, plaintext).unwrap();
-    // magic 8, version 1, id 16, type length 1, type, revision 8, epoch 8, nonce 24
-    let header_len = 8 + 1 + 16 + 1 + vtype_name.len() + 8 + 8 + 24;
-    let keys = OwnerKeys::derive(&owner.master).unwrap();
-    let owner_tag = owner_tag(keys.tag_key(), &bytes[..header_len], &digest).unwrap();
-    let wrapped = keys.wrap(volume_id.as_bytes(), epoch, vek).unwrap();
-    let grantee_tags: GranteeTags = grantees
-        .iter()
-        .map(|(id, key)| {
-            let tag = grantee_tag(key, &bytes[..header_len], &digest).unwrap();
-            (*id, Bytes32::new(tag))
-        })
-        .collect();
-    Revision {
-        sealed: SealedVolume {
-            bytes,
-            headers: UploadHeaders {
-                vtype: vtype::VolumeType::parse(vtype_name).unwrap(),
-                key_epoch: epoch,
-                owner_tag: Bytes32::new(owner_tag),
-                owner_key: B64Bytes::new(wrapped.to_vec()),
-                grantee_tags,
-                precondition: if revision == 1 {
-                    Precondition::Create
-                } else {
-                    Precondition::Replace {
-                        revision: revision - 1,
-                    }
-                },
-            },
-        },
-        header_len,
-        digest,
-    }
 }
 
 impl Revision {
     /// The grantee's tag on this revision.
     fn tag_for(&self, key: &GranteeTagKey) -> Bytes32 {
-        Bytes32::new(grantee_tag(key, &self.sealed.bytes[..self.header_len], &self.digest).unwrap())
+        let header = &self.sealed.bytes[..volume_header_len(self.vtype_name)];
+        Bytes32::new(grantee_tag(key, header, &self.digest).unwrap())
+    }
+}
+
+/// One owner's volume at one relay, which the owner writes revisions of.
+struct OwnedVolume<'a> {
+    relay: &'a TestRelay,
+    owner: &'a TestUser,
+    volume_id: Uuid,
+    vtype_name: &'static str,
+}
+
+impl OwnedVolume<'_> {
+    /// Seals `plaintext` as `(revision, epoch)` under `vek`, tagged for the owner and for each
+    /// grantee whose tag key is given.
+    fn seal(
+        &self,
+        revision_and_epoch: (u64, u64),
+        vek: &VolumeKey,
+        plaintext: &[u8],
+        grantees: &[(Uuid, &GranteeTagKey)],
+    ) -> Revision {
+        let (sealed, digest) = seal_volume_with(
+            self.owner,
+            self.volume_id,
+            self.vtype_name,
+            revision_and_epoch,
+            vek,
+            plaintext,
+            grantees,
+        );
+        Revision {
+            sealed,
+            vtype_name: self.vtype_name,
+            digest,
+        }
+    }
+
+    /// Uploads `revision`; the response as received.
+    async fn put(&self, revision: &Revision) -> reqwest::Response {
+        let (http, base) = (&self.relay.client, self.relay.base_url.as_str());
+        put_volume(
+            http,
+            base,
+            &self.owner.token,
+            self.volume_id,
+            &revision.sealed,
+        )
+        .await
+    }
+
+    /// Seals and uploads a revision (see [`Self::seal`]), which must answer `status`.
+    async fn commit(
+        &self,
+        revision_and_epoch: (u64, u64),
+        vek: &VolumeKey,
+        plaintext: &[u8],
+        grantees: &[(Uuid, &GranteeTagKey)],
+        status: u16,
+    ) -> Revision {
+        let revision = self.seal(revision_and_epoch, vek, plaintext, grantees);
+        assert_eq!(self.put(&revision).await.status(), status);
+        revision
+    }
+
+    /// Grants `request` on this volume to `grantee_id` as its owner; the response as received.
+    async fn grant(&self, grantee_id: Uuid, request: &GrantRequest) -> reqwest::Response {
+        put_grant(
+            self.relay,
+            &self.owner.token,
+            self.volume_id,
+            grantee_id,
+            request,
+        )
+        .await
+    }
+
+    /// The event that tells of `(revision, epoch)` of this volume.
+    fn updated(&self, (revision, key_epoch): (u64, u64)) -> Event {
+        Event::VolumeUpdated(VolumeUpdated {
+            volume_id: self.volume_id,
+            owner_id: self.owner.user_id,
+            revision,
+            key_epoch,
+        })
     }
 }
 
@@ -642,14 +536,8 @@ async fn put_grant(
     grantee_id: Uuid,
     request: &GrantRequest,
 ) -> reqwest::Response {
-    relay
-        .client
-        .put(relay.url(&paths::grant(volume_id, grantee_id)))
-        .bearer_auth(token)
-        .json(request)
-        .send()
-        .await
-        .unwrap()
+    let path = paths::grant(volume_id, grantee_id);
+    json_as(relay, Method::PUT, token, &path, request).await
 }
 
 async fn delete_grant(
@@ -658,23 +546,28 @@ async fn delete_grant(
     volume_id: Uuid,
     grantee_id: Uuid,
 ) -> reqwest::Response {
-    relay
-        .client
-        .delete(relay.url(&paths::grant(volume_id, grantee_id)))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
+    delete_as(relay, token, &paths::grant(volume_id, grantee_id)).await
 }
 
 async fn get_volume(relay: &TestRelay, token: &str, volume_id: Uuid) -> reqwest::Response {
-    relay
-        .client
-        .get(relay.url(&paths::volume(volume_id)))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
+    get_as(relay, token, &paths::volume(volume_id)).await
+}
+
+/// What a key block from `owner` to `grantee` for `volume_id` at `epoch` is bound to.
+fn key_block_context<'a>(
+    relay: &'a TestRelay,
+    owner: &TestUser,
+    grantee: &TestUser,
+    volume_id: Uuid,
+    epoch: u64,
+) -> KeyBlockContext<'a> {
+    KeyBlockContext {
+        relay_origin: relay.started.public_origin.as_str(),
+        owner_id: *owner.user_id.as_bytes(),
+        grantee_id: *grantee.user_id.as_bytes(),
+        volume_id: *volume_id.as_bytes(),
+        epoch,
+    }
 }
 
 /// What a grantee does with a download: open its key block, check its own tag, decrypt.
@@ -696,13 +589,7 @@ async fn read_as_grantee(
     let block = B64Bytes::from_b64(headers["x-plog-key-block"].to_str().unwrap()).unwrap();
     let tag = Bytes32::from_b64(headers["x-plog-grantee-tag"].to_str().unwrap()).unwrap();
     let bytes = response.bytes().await.unwrap();
-    let ctx = KeyBlockContext {
-        relay_origin: relay.started.public_origin.as_str(),
-        owner_id: *owner.user_id.as_bytes(),
-        grantee_id: *grantee.user_id.as_bytes(),
-        volume_id: *volume_id.as_bytes(),
-        epoch,
-    };
+    let ctx = key_block_context(relay, owner, grantee, volume_id, epoch);
     let (vek, tag_key) = keyblock::open(
         block.as_bytes(),
         &grantee.identity,
@@ -717,7 +604,7 @@ async fn read_as_grantee(
         key_epoch: epoch,
     };
     let (plaintext, digest) = open_to_vec(&vek, expected, &bytes).expect("the volume opens");
-    let header_len = 8 + 1 + 16 + 1 + "journals".len() + 8 + 8 + 24;
+    let header_len = volume_header_len("journals");
     verify_grantee_tag(&tag_key, &bytes[..header_len], &digest, tag.as_bytes())
         .expect("the grantee's own tag verifies");
     plaintext.to_vec()
@@ -725,53 +612,28 @@ async fn read_as_grantee(
 
 async fn grants(nats: &NatsServer, database: Database) {
     let relay = TestRelay::start(RelayOptions::new(nats.url(), database)).await;
-    let (http, base, origin) = (
-        &relay.client,
-        relay.base_url.as_str(),
-        relay.started.public_origin.as_str(),
-    );
-    let alice = register_and_login(http, base, origin, AccountKind::System).await;
-    let bob = register_and_login(http, base, origin, AccountKind::Friend).await;
-    let carol = register_and_login(http, base, origin, AccountKind::Friend).await;
+    let alice = register(&relay, AccountKind::System).await;
+    let bob = register(&relay, AccountKind::Friend).await;
+    let carol = register(&relay, AccountKind::Friend).await;
     let mut alice_events = Events::watch(nats, alice.user_id).await;
     let mut bob_events = Events::watch(nats, bob.user_id).await;
 
     let volume_id = Uuid::new_v4();
-    let vek0 = VolumeKey::generate().unwrap();
-    let r1 = seal(
-        &alice,
+    let journal = OwnedVolume {
+        relay: &relay,
+        owner: &alice,
         volume_id,
-        "journals",
-        (1, 0),
-        &vek0,
-        b"PLOG-MARKER-shared-journal-one",
-        &[],
-    );
-    assert_eq!(
-        put_volume(http, base, &alice.token, volume_id, &r1.sealed)
-            .await
-            .status(),
-        201
-    );
+        vtype_name: "journals",
+    };
+    let vek0 = VolumeKey::generate().unwrap();
+    let r1 = journal
+        .commit((1, 0), &vek0, b"PLOG-MARKER-shared-journal-one", &[], 201)
+        .await;
     // The owner hears of its own commit (its other devices would).
-    assert_eq!(
-        alice_events.next().await,
-        Event::VolumeUpdated(VolumeUpdated {
-            volume_id,
-            owner_id: alice.user_id,
-            revision: 1,
-            key_epoch: 0,
-        })
-    );
+    assert_eq!(alice_events.next().await, journal.updated((1, 0)));
 
     let block_for = |grantee: &TestUser, epoch: u64, vek: &VolumeKey| {
-        let ctx = KeyBlockContext {
-            relay_origin: origin,
-            owner_id: *alice.user_id.as_bytes(),
-            grantee_id: *grantee.user_id.as_bytes(),
-            volume_id: *volume_id.as_bytes(),
-            epoch,
-        };
+        let ctx = key_block_context(&relay, &alice, grantee, volume_id, epoch);
         keyblock::seal(&alice.identity, &grantee.identity.public_key(), &ctx, vek).unwrap()
     };
     let (block0, bob_key0) = block_for(&bob, 0, &vek0);
@@ -788,93 +650,54 @@ async fn grants(nats: &NatsServer, database: Database) {
         refusal(get_volume(&relay, &bob.token, volume_id).await).await,
         (404, ErrorCode::NotFound)
     );
-    let grants_url = relay.url(&paths::grants(volume_id));
+    let grants_path = paths::grants(volume_id);
     assert_eq!(
-        refusal(
-            http.get(&grants_url)
-                .bearer_auth(&bob.token)
-                .send()
-                .await
-                .unwrap()
-        )
-        .await,
+        refusal(get_as(&relay, &bob.token, &grants_path).await).await,
         (404, ErrorCode::NotFound)
     );
-    assert_eq!(
-        refusal(put_grant(&relay, &carol.token, volume_id, bob.user_id, &grant0).await).await,
-        (404, ErrorCode::NotFound),
-        "only the owner grants"
-    );
-    assert_eq!(
-        refusal(put_grant(&relay, &alice.token, Uuid::new_v4(), bob.user_id, &grant0).await).await,
-        (404, ErrorCode::NotFound)
-    );
-
-    // Refusals of the request itself.
+    // Grants only the owner may make, of a volume that exists, then refusals of the request
+    // itself.
     let short_block = GrantRequest {
         key_block: B64Bytes::new(block0[..KEY_BLOCK_LEN - 1].to_vec()),
         ..grant0.clone()
     };
-    assert_eq!(
-        refusal(put_grant(&relay, &alice.token, volume_id, bob.user_id, &short_block).await).await,
-        (400, ErrorCode::BadRequest)
-    );
-    assert_eq!(
-        refusal(put_grant(&relay, &alice.token, volume_id, alice.user_id, &grant0).await).await,
-        (400, ErrorCode::BadRequest),
-        "not to oneself"
-    );
-    assert_eq!(
-        refusal(put_grant(&relay, &alice.token, volume_id, Uuid::new_v4(), &grant0).await).await,
-        (404, ErrorCode::NotFound),
-        "the grantee must exist"
-    );
     let stale = GrantRequest {
         revision: 0,
         ..grant0.clone()
     };
-    assert_eq!(
-        refusal(put_grant(&relay, &alice.token, volume_id, bob.user_id, &stale).await).await,
-        (409, ErrorCode::RevisionConflict)
-    );
-    let bad_path = http
-        .put(relay.url(&format!("/v1/volumes/{volume_id}/grants/not-a-uuid")))
-        .bearer_auth(&alice.token)
-        .json(&grant0)
-        .send()
-        .await
-        .unwrap();
+    let (alice_id, bob_id) = (alice.user_id, bob.user_id);
+    let not_found = (404, ErrorCode::NotFound);
+    let bad_request = (400, ErrorCode::BadRequest);
+    let conflict = (409, ErrorCode::RevisionConflict);
+    // One row a request: spread over eight lines each, the table would not read as one.
+    #[rustfmt::skip]
+    let refused_grants = [
+        (&carol, volume_id, bob_id, &grant0, not_found, "only the owner grants"),
+        (&alice, Uuid::new_v4(), bob_id, &grant0, not_found, "an unknown volume"),
+        (&alice, volume_id, bob_id, &short_block, bad_request, "a short key block"),
+        (&alice, volume_id, alice_id, &grant0, bad_request, "not to oneself"),
+        (&alice, volume_id, Uuid::new_v4(), &grant0, not_found, "the grantee must exist"),
+        (&alice, volume_id, bob_id, &stale, conflict, "a stale revision"),
+    ];
+    for (granter, volume, grantee, request, expected, what) in refused_grants {
+        assert_eq!(
+            refusal(put_grant(&relay, &granter.token, volume, grantee, request).await).await,
+            expected,
+            "{what}"
+        );
+    }
+    let bad_path = format!("/v1/volumes/{volume_id}/grants/not-a-uuid");
+    let bad_path = json_as(&relay, Method::PUT, &alice.token, &bad_path, &grant0).await;
     assert_eq!(refusal(bad_path).await, (400, ErrorCode::BadRequest));
 
     // The grant: the grantee is told and reads at once, with its own tag and key block.
-    assert_eq!(
-        put_grant(&relay, &alice.token, volume_id, bob.user_id, &grant0)
-            .await
-            .status(),
-        204
-    );
-    assert_eq!(
-        bob_events.next().await,
-        Event::VolumeUpdated(VolumeUpdated {
-            volume_id,
-            owner_id: alice.user_id,
-            revision: 1,
-            key_epoch: 0,
-        })
-    );
+    assert_eq!(journal.grant(bob.user_id, &grant0).await.status(), 204);
+    assert_eq!(bob_events.next().await, journal.updated((1, 0)));
     assert_eq!(
         read_as_grantee(&relay, &bob, &alice, volume_id, (1, 0)).await,
         b"PLOG-MARKER-shared-journal-one"
     );
-    let bob_listing: VolumeListing = http
-        .get(relay.url(paths::VOLUMES))
-        .bearer_auth(&bob.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let bob_listing: VolumeListing = get_json_as(&relay, &bob.token, paths::VOLUMES).await;
     assert_eq!(bob_listing.volumes.len(), 1);
     let entry = &bob_listing.volumes[0];
     assert_eq!(
@@ -891,15 +714,7 @@ async fn grants(nats: &NatsServer, database: Database) {
         refusal(get_volume(&relay, &carol.token, volume_id).await).await,
         (404, ErrorCode::NotFound)
     );
-    let listing: GrantListing = http
-        .get(&grants_url)
-        .bearer_auth(&alice.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listing: GrantListing = get_json_as(&relay, &alice.token, &grants_path).await;
     assert_eq!(listing.grants.len(), 1);
     assert_eq!(
         (listing.grants[0].grantee_id, listing.grants[0].key_epoch),
@@ -907,27 +722,17 @@ async fn grants(nats: &NatsServer, database: Database) {
     );
 
     // The next revision, tagged for bob by the owner: both hear of it.
-    let r2 = seal(
-        &alice,
-        volume_id,
-        "journals",
-        (2, 0),
-        &vek0,
-        b"PLOG-MARKER-shared-journal-two",
-        &[(bob.user_id, &bob_key0)],
-    );
-    assert_eq!(
-        put_volume(http, base, &alice.token, volume_id, &r2.sealed)
-            .await
-            .status(),
-        200
-    );
-    let updated_2 = Event::VolumeUpdated(VolumeUpdated {
-        volume_id,
-        owner_id: alice.user_id,
-        revision: 2,
-        key_epoch: 0,
-    });
+    let bob_tag_key = [(bob.user_id, &bob_key0)];
+    journal
+        .commit(
+            (2, 0),
+            &vek0,
+            b"PLOG-MARKER-shared-journal-two",
+            &bob_tag_key,
+            200,
+        )
+        .await;
+    let updated_2 = journal.updated((2, 0));
     assert_eq!(bob_events.next().await, updated_2);
     assert_eq!(alice_events.next().await, updated_2);
     assert_eq!(
@@ -943,27 +748,10 @@ async fn grants(nats: &NatsServer, database: Database) {
     // A new epoch (as after revoking someone): the old key block no longer opens the volume,
     // a key block for the old epoch is fenced, one for the new epoch restores access.
     let vek1 = VolumeKey::generate().unwrap();
-    let r3 = seal(
-        &alice,
-        volume_id,
-        "journals",
-        (3, 1),
-        &vek1,
-        b"PLOG-MARKER-shared-journal-three",
-        &[],
-    );
-    assert_eq!(
-        put_volume(http, base, &alice.token, volume_id, &r3.sealed)
-            .await
-            .status(),
-        200
-    );
-    let updated_3 = Event::VolumeUpdated(VolumeUpdated {
-        volume_id,
-        owner_id: alice.user_id,
-        revision: 3,
-        key_epoch: 1,
-    });
+    let r3 = journal
+        .commit((3, 1), &vek1, b"PLOG-MARKER-shared-journal-three", &[], 200)
+        .await;
+    let updated_3 = journal.updated((3, 1));
     assert_eq!(bob_events.next().await, updated_3);
     assert_eq!(alice_events.next().await, updated_3);
     assert_eq!(
@@ -987,33 +775,28 @@ async fn grants(nats: &NatsServer, database: Database) {
         revision: 3,
         tag: r3.tag_for(&bob_key1),
     };
-    assert_eq!(
-        put_grant(&relay, &alice.token, volume_id, bob.user_id, &grant1)
-            .await
-            .status(),
-        204
-    );
+    assert_eq!(journal.grant(bob.user_id, &grant1).await.status(), 204);
     assert_eq!(bob_events.next().await, updated_3);
     assert_eq!(
         read_as_grantee(&relay, &bob, &alice, volume_id, (3, 1)).await,
         b"PLOG-MARKER-shared-journal-three"
     );
     // Uploads under the old epoch are fenced too.
-    let stale_upload = seal(&alice, volume_id, "journals", (4, 0), &vek0, b"x", &[]);
+    let stale_upload = journal.seal((4, 0), &vek0, b"x", &[]);
     assert_eq!(
-        refusal(put_volume(http, base, &alice.token, volume_id, &stale_upload.sealed).await).await,
+        refusal(journal.put(&stale_upload).await).await,
         (409, ErrorCode::EpochFenced)
     );
 
     // The manifest is never shared; a stranger still only gets 404 for it.
     let manifest_id = Uuid::new_v4();
-    let manifest = seal(&alice, manifest_id, "manifest", (1, 0), &vek0, b"{}", &[]);
-    assert_eq!(
-        put_volume(http, base, &alice.token, manifest_id, &manifest.sealed)
-            .await
-            .status(),
-        201
-    );
+    let manifest = OwnedVolume {
+        relay: &relay,
+        owner: &alice,
+        volume_id: manifest_id,
+        vtype_name: "manifest",
+    };
+    manifest.commit((1, 0), &vek0, b"{}", &[], 201).await;
     let to_manifest = GrantRequest {
         revision: 1,
         ..grant0.clone()
@@ -1057,31 +840,15 @@ async fn grants(nats: &NatsServer, database: Database) {
         refusal(delete_grant(&relay, &alice.token, volume_id, bob.user_id).await).await,
         (404, ErrorCode::NotFound)
     );
-    let listing: GrantListing = http
-        .get(&grants_url)
-        .bearer_auth(&alice.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listing: GrantListing = get_json_as(&relay, &alice.token, &grants_path).await;
     assert!(listing.grants.is_empty());
 
     // Deleting a shared volume tells its grantees.
-    assert_eq!(
-        put_grant(&relay, &alice.token, volume_id, bob.user_id, &grant1)
-            .await
-            .status(),
-        204
-    );
+    assert_eq!(journal.grant(bob.user_id, &grant1).await.status(), 204);
     assert_eq!(bob_events.next().await, updated_3);
     assert_eq!(
-        http.delete(relay.url(&paths::volume(volume_id)))
-            .bearer_auth(&alice.token)
-            .send()
+        delete_as(&relay, &alice.token, &paths::volume(volume_id))
             .await
-            .unwrap()
             .status(),
         204
     );
