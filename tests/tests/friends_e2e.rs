@@ -9,11 +9,15 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
 
 use plog_crypto::keyblock::{self, KeyBlockContext};
 use plog_crypto::master::MasterSecret;
 use plog_crypto::volume::{VolumeHeader, VolumeKey, open_to_vec};
 use plog_daemon::relay_client::{CertPin, RelayClient, RelayError};
+use plog_ipc_schema::dbus::FriendsProxy;
 use plog_ipc_schema::dbus::friends::{
     FriendEntry, FriendRequest, FriendState, RequestVia, SafetyNumber,
 };
@@ -236,14 +240,39 @@ async fn a_friend_sees_exactly_what_is_shared_until_it_is_revoked() {
     let confirmed: FriendEntry = owner.json(&["friend", "verify", "kit", "--yes"]);
     assert!(confirmed.verified && !confirmed.key_changed);
 
+    // The friend's daemon hears of shares and revocations as D-Bus signals.
+    friend.wait_live(1).await;
+    let connection = friend.bus.connect().await;
+    let signals = FriendsProxy::new(&connection).await.expect("proxy");
+    let mut shares = signals.receive_share_received().await.expect("subscribe");
+    let mut revocations = signals.receive_access_revoked().await.expect("subscribe");
+
     // Grant members and journals.
     let shared: ShareEntry = owner.json(&["share", "grant", "kit", "members", "journals"]);
     let granted: Vec<&str> = shared.vtypes.iter().map(|v| v.as_str()).collect();
     assert_eq!(granted, ["journals", "members"]);
 
+    let mut announced = Vec::new();
+    while announced.len() < 2 {
+        let signal = tokio::time::timeout(Duration::from_secs(10), shares.next())
+            .await
+            .expect("a ShareReceived signal")
+            .expect("signal stream");
+        let args = signal.args().expect("arguments");
+        assert_eq!(*args.name(), "crew");
+        announced.push(args.vtype().to_string());
+    }
+    announced.sort();
+    assert_eq!(announced, ["journals", "members"]);
     assert_eq!(view_raw(&friend, "crew", "members"), members);
     assert_eq!(view_raw(&friend, "crew", "journals"), journals);
     friend.fails(&["view", "crew", "polls", "--raw"], 1, &["polls"]);
+
+    // A later revision carries the friend's tag too.
+    let members = marker("members-2");
+    owner.put("members", &members);
+    owner.ok(&["sync"]);
+    assert_eq!(view_raw(&friend, "crew", "members"), members);
 
     // The relay's wall: polls is a 404 for the friend, and the friend holds no key for it.
     let as_friend = raw_client(&friend, &relay);
@@ -273,6 +302,11 @@ async fn a_friend_sees_exactly_what_is_shared_until_it_is_revoked() {
     let after: ShareEntry = owner.json(&["share", "revoke", "kit", "journals", "--yes"]);
     let left: Vec<&str> = after.vtypes.iter().map(|v| v.as_str()).collect();
     assert_eq!(left, ["members"]);
+    let signal = tokio::time::timeout(Duration::from_secs(10), revocations.next())
+        .await
+        .expect("an AccessRevoked signal")
+        .expect("signal stream");
+    assert_eq!(*signal.args().expect("arguments").vtype(), "journals");
     friend.fails(&["view", "crew", "journals", "--raw"], 1, &["journals"]);
     assert!(
         fetch_as_grantee(&as_friend, id_of("journals"))
