@@ -621,6 +621,35 @@ async fn b_codes_expire_handles_stay_unverified_and_forgeries_are_refused() {
         members,
         "the owner keeps its own content"
     );
+
+    // Both sides asking each other ends in one friendship, not two.
+    owner.ok(&["friend", "handle-requests", "on"]);
+    let _: FriendEntry = mallory.json(&["friend", "request", "--handle", "crew"]);
+    let asked: FriendEntry = owner.json(&["friend", "request", "--handle", "mallory"]);
+    assert_eq!(asked.state, FriendState::Pending);
+    let requests: Vec<FriendRequest> = owner.json(&["friend", "requests"]);
+    let from_mallory = requests
+        .iter()
+        .find(|r| r.user_id == mallory.user_id)
+        .expect("mallory's request is listed");
+    let linked: FriendEntry = owner.json(&["friend", "approve", &from_mallory.id.to_string()]);
+    assert_eq!(linked.state, FriendState::Linked);
+    assert_eq!(
+        linked.id, asked.id,
+        "the pending entry became the friendship"
+    );
+    let owners: Vec<FriendEntry> = owner.json(&["friend", "list"]);
+    assert_eq!(
+        owners
+            .iter()
+            .filter(|f| f.user_id == mallory.user_id)
+            .count(),
+        1,
+        "{owners:?}"
+    );
+    let mallorys: Vec<FriendEntry> = mallory.json(&["friend", "list"]);
+    assert_eq!(mallorys.len(), 1, "{mallorys:?}");
+    assert_eq!(mallorys[0].state, FriendState::Linked);
 }
 
 /// The header part of a sealed volume.

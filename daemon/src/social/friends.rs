@@ -396,18 +396,32 @@ impl Social {
             .cloned()
             .ok_or_else(|| no_request(id))?;
         let account = self.account_at(&request.relay).await?;
-        let recv_token = new_link_token()?;
-        account
-            .client
-            .add_link(link_token_hash(recv_token.as_bytes()))
-            .await
-            .map_err(DaemonError::from)?;
+        // We may have asked them too (both sides sent a request): then our pending entry
+        // becomes the friendship, and our link token, which they already hold, stays.
+        let existing = manifest
+            .friends
+            .iter()
+            .position(|f| f.relay == request.relay && f.user_id == request.user_id);
+        let kept_token = existing.and_then(|i| manifest.friends[i].recv_token);
+        let recv_token = match kept_token {
+            Some(token) => token,
+            None => {
+                let token = new_link_token()?;
+                account
+                    .client
+                    .add_link(link_token_hash(token.as_bytes()))
+                    .await
+                    .map_err(DaemonError::from)?;
+                token
+            }
+        };
         let peer_key = identity_key(&request.public_key);
+        let counter = existing.map_or(1, |i| manifest.friends[i].send_counter + 1);
         let envelope = seal(
             &account,
             request.user_id,
             &peer_key,
-            1,
+            counter,
             &MailBody::FriendApproval {
                 link_token: recv_token,
             },
@@ -424,30 +438,41 @@ impl Social {
             )
             .await
             .map_err(DaemonError::from)?;
-        let base = request
-            .handle
-            .as_ref()
-            .map_or_else(|| short_key(&peer_key), ToString::to_string);
-        let friend = ManifestFriend {
-            relay: request.relay.clone(),
-            user_id: request.user_id,
-            public_key: request.public_key,
-            verified: request.verified,
-            grants: Vec::new(),
-            id: Uuid::new_v4(),
-            name: unique_name(&manifest, &base),
-            handle: request.handle.clone(),
-            state: FriendState::Linked,
-            changed_key: None,
-            send_token: Some(request.link_token),
-            recv_token: Some(recv_token),
-            send_counter: 1,
-            recv_counter: request.counter,
-            tag_keys: Vec::new(),
-            added_at: now_secs(),
-        };
         manifest.requests.retain(|r| r.id != id);
-        manifest.friends.push(friend.clone());
+        let friend = if let Some(index) = existing {
+            let friend = &mut manifest.friends[index];
+            friend.state = FriendState::Linked;
+            friend.send_token = Some(request.link_token);
+            friend.send_counter = counter;
+            friend.recv_counter = friend.recv_counter.max(request.counter);
+            friend.verified |= request.verified;
+            friend.clone()
+        } else {
+            let base = request
+                .handle
+                .as_ref()
+                .map_or_else(|| short_key(&peer_key), ToString::to_string);
+            let friend = ManifestFriend {
+                relay: request.relay.clone(),
+                user_id: request.user_id,
+                public_key: request.public_key,
+                verified: request.verified,
+                grants: Vec::new(),
+                id: Uuid::new_v4(),
+                name: unique_name(&manifest, &base),
+                handle: request.handle.clone(),
+                state: FriendState::Linked,
+                changed_key: None,
+                send_token: Some(request.link_token),
+                recv_token: Some(recv_token),
+                send_counter: counter,
+                recv_counter: request.counter,
+                tag_keys: Vec::new(),
+                added_at: now_secs(),
+            };
+            manifest.friends.push(friend.clone());
+            friend
+        };
         self.save(&keys, &manifest).await?;
         Ok(entry(&friend, Vec::new()))
     }

@@ -283,11 +283,15 @@ fn take_request(
         .find(|f| f.relay == *origin && f.user_id == message.sender_id)
     {
         // Someone we already know asks again: a changed key is recorded (sharing stops until
-        // re-verified); the same key changes nothing.
+        // re-verified); the same key changes nothing. Only a request from someone we asked
+        // ourselves (both sides asked) is listed, for approval.
         if friend.public_key != key {
             friend.changed_key = Some(key);
+            return None;
         }
-        return None;
+        if friend.state != FriendState::Pending {
+            return None;
+        }
     }
     // A newer request from the same account replaces the older one.
     manifest
