@@ -89,6 +89,29 @@ fn remember_tag_key(friend: &mut ManifestFriend, record: &VolumeRecord, key: &Gr
     });
 }
 
+/// `PUT …/grants/{grantee}` for the revision `record` with the grantee's key block and tag.
+async fn store_grant(
+    account: &Account,
+    record: &VolumeRecord,
+    grantee: Uuid,
+    block: Vec<u8>,
+    tag: [u8; 32],
+) -> Result<(), RelayError> {
+    account
+        .client
+        .put_grant(
+            record.id,
+            grantee,
+            &GrantRequest {
+                key_epoch: record.key_epoch,
+                key_block: plog_ipc_schema::B64Bytes::new(block),
+                revision: record.revision,
+                tag: Bytes32::new(tag),
+            },
+        )
+        .await
+}
+
 fn grant_error(error: RelayError, vtype: &VolumeType) -> DaemonError {
     match error.code() {
         Some(ErrorCode::RevisionConflict | ErrorCode::EpochFenced) => DaemonError::Conflict(
@@ -181,18 +204,7 @@ impl Social {
         }
         self.publish().await?;
         for (vtype, record, block, tag) in grants {
-            account
-                .client
-                .put_grant(
-                    record.id,
-                    target.user_id,
-                    &GrantRequest {
-                        key_epoch: record.key_epoch,
-                        key_block: plog_ipc_schema::B64Bytes::new(block),
-                        revision: record.revision,
-                        tag: Bytes32::new(tag),
-                    },
-                )
+            store_grant(&account, &record, target.user_id, block, tag)
                 .await
                 .map_err(|e| grant_error(e, &vtype))?;
         }
@@ -327,18 +339,7 @@ impl Social {
         self.publish().await?;
         // 5. Key blocks for the new epoch.
         for (account, grantee, block, tag, record) in blocks {
-            account
-                .client
-                .put_grant(
-                    record.id,
-                    grantee,
-                    &GrantRequest {
-                        key_epoch: record.key_epoch,
-                        key_block: plog_ipc_schema::B64Bytes::new(block),
-                        revision: record.revision,
-                        tag: Bytes32::new(tag),
-                    },
-                )
+            store_grant(&account, &record, grantee, block, tag)
                 .await
                 .map_err(|e| grant_error(e, vtype))?;
         }
