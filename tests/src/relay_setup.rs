@@ -31,9 +31,13 @@ pub async fn sqlite_relay_or_skip(overrides: &[(&str, &str)]) -> Option<(NatsSer
 /// returns early where its servers are not available; the PostgreSQL test drops its database
 /// afterwards.
 ///
-/// ```ignore
-/// async fn story(nats: &NatsServer, database: Database) { /* … */ }
+/// ```no_run
+/// use plog_tests::nats::NatsServer;
+/// use plog_tests::relay::Database;
+///
+/// async fn story(_nats: &NatsServer, _database: Database) { /* … */ }
 /// plog_tests::on_sqlite_and_postgres!(story => story_on_sqlite, story_on_postgres);
+/// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! on_sqlite_and_postgres {
