@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use super::{Account, Social};
 use crate::custody::Custody;
 use crate::relay_client::EventItem;
+use crate::sync::coordinator::jitter;
 
 /// How often the relay list is re-read for accounts added or removed.
 pub const RELAY_RESCAN: Duration = Duration::from_secs(2);
@@ -103,7 +104,7 @@ async fn follow(social: Arc<Social>, account: Account) {
             }
         }
         social.set_live(&account.record.origin, false);
-        tokio::time::sleep(jittered(backoff)).await;
+        tokio::time::sleep(jitter(backoff)).await;
         backoff = (backoff * 2).min(BACKOFF.1);
     }
 }
@@ -111,25 +112,5 @@ async fn follow(social: Arc<Social>, account: Account) {
 async fn take(social: &Social, account: &Account) {
     if let Err(error) = social.take_mail_at(account).await {
         tracing::debug!(origin = %account.record.origin, %error, "mailbox round failed");
-    }
-}
-
-/// `wait` plus up to a quarter more, so that daemons do not reconnect in step.
-fn jittered(wait: Duration) -> Duration {
-    let spread = u64::try_from(wait.as_millis() / 4).unwrap_or(0).max(1);
-    let random = u64::from(uuid::Uuid::new_v4().as_u128() as u16);
-    wait + Duration::from_millis(random % spread)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn jitter_stays_within_a_quarter() {
-        for _ in 0..100 {
-            let wait = jittered(Duration::from_secs(4));
-            assert!(wait >= Duration::from_secs(4) && wait < Duration::from_secs(5));
-        }
     }
 }

@@ -18,6 +18,7 @@ use plog_ipc_schema::dbus::friends::{
 use plog_ipc_schema::encoding::Bytes32;
 use plog_ipc_schema::http::mailbox::{MailRoute, MailSettings};
 use plog_ipc_schema::{Handle, LinkToken, VolumeType};
+use subtle::ConstantTimeEq as _;
 use uuid::Uuid;
 
 use super::mail::{MailBody, identity_key, key_b64, seal, short_key};
@@ -496,15 +497,15 @@ impl Social {
         let keys = self.keys()?;
         self.take_mail().await?;
         let manifest = self.load(&keys).await?;
-        let incoming = self.incoming_by_owner().await?;
+        let incoming = self.grantee_entries().await?;
         Ok(manifest
             .friends
             .iter()
             .map(|friend| {
                 let shared = incoming
                     .iter()
-                    .filter(|(relay, owner, _)| *relay == friend.relay && *owner == friend.user_id)
-                    .map(|(_, _, vtype)| vtype.clone())
+                    .filter(|(relay, e)| *relay == friend.relay && e.owner_id == friend.user_id)
+                    .map(|(_, e)| e.vtype.clone())
                     .collect();
                 entry(friend, shared)
             })
@@ -549,7 +550,7 @@ impl Social {
         let current = find_friend(&manifest, friend)?.clone();
         let expected = self.safety_number(&current).await?;
         let given: String = number.chars().filter(char::is_ascii_digit).collect();
-        if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+        if !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
             return Err(DaemonError::Conflict(format!(
                 "that is not the current safety number of {}: the key may have changed; run `plog friend verify {}` again",
                 current.name, current.name
@@ -726,10 +727,6 @@ fn no_request(id: Uuid) -> DaemonError {
     ))
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// The listing entry of a friend.
 pub(crate) fn entry(friend: &ManifestFriend, shared_with_me: Vec<VolumeType>) -> FriendEntry {
     FriendEntry {
@@ -749,13 +746,6 @@ pub(crate) fn entry(friend: &ManifestFriend, shared_with_me: Vec<VolumeType>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn safety_number_comparison_ignores_nothing_but_length() {
-        assert!(constant_time_eq(b"123", b"123"));
-        assert!(!constant_time_eq(b"123", b"124"));
-        assert!(!constant_time_eq(b"123", b"1234"));
-    }
 
     #[test]
     fn names_are_made_unique() {

@@ -25,7 +25,7 @@ use plog_ipc_schema::dbus::sharing::{IncomingShare, ShareEntry, SharedView};
 use plog_ipc_schema::encoding::Bytes32;
 use plog_ipc_schema::http::grants::GrantRequest;
 use plog_ipc_schema::http::headers::ReaderMaterial;
-use plog_ipc_schema::http::volumes::VolumeRole;
+use plog_ipc_schema::http::volumes::{VolumeEntry, VolumeRole};
 use plog_ipc_schema::{ErrorCode, VolumeType};
 use uuid::Uuid;
 
@@ -362,10 +362,8 @@ impl Social {
             .collect())
     }
 
-    /// What the relays list as shared with us: `(relay, owner id, type)`.
-    pub(super) async fn incoming_by_owner(
-        &self,
-    ) -> Result<Vec<(String, Uuid, VolumeType)>, DaemonError> {
+    /// What the relays list as shared with us, with the origin of each relay.
+    pub(super) async fn grantee_entries(&self) -> Result<Vec<(String, VolumeEntry)>, DaemonError> {
         let mut shared = Vec::new();
         for account in self.accounts().await? {
             for entry in account
@@ -375,7 +373,7 @@ impl Social {
                 .map_err(DaemonError::from)?
             {
                 if entry.role == VolumeRole::Grantee {
-                    shared.push((account.record.origin.clone(), entry.owner_id, entry.vtype));
+                    shared.push((account.record.origin.clone(), entry));
                 }
             }
         }
@@ -393,35 +391,25 @@ impl Social {
             Some(find_friend(&manifest, system)?.id)
         };
         let mut shares = Vec::new();
-        for account in self.accounts().await? {
-            for entry in account
-                .client
-                .list_volumes()
-                .await
-                .map_err(DaemonError::from)?
-            {
-                if entry.role != VolumeRole::Grantee {
-                    continue;
-                }
-                let Some(friend) = manifest
-                    .friends
-                    .iter()
-                    .find(|f| f.relay == account.record.origin && f.user_id == entry.owner_id)
-                else {
-                    continue;
-                };
-                if only.is_some_and(|id| id != friend.id) {
-                    continue;
-                }
-                shares.push(IncomingShare {
-                    id: entry.volume_id,
-                    name: entry.vtype,
-                    system_id: friend.id,
-                    system: friend.name.clone(),
-                    revision: entry.revision,
-                    updated_at: entry.updated_at,
-                });
+        for (origin, entry) in self.grantee_entries().await? {
+            let Some(friend) = manifest
+                .friends
+                .iter()
+                .find(|f| f.relay == origin && f.user_id == entry.owner_id)
+            else {
+                continue;
+            };
+            if only.is_some_and(|id| id != friend.id) {
+                continue;
             }
+            shares.push(IncomingShare {
+                id: entry.volume_id,
+                name: entry.vtype,
+                system_id: friend.id,
+                system: friend.name.clone(),
+                revision: entry.revision,
+                updated_at: entry.updated_at,
+            });
         }
         shares.sort_by(|a, b| (&a.system, &a.name).cmp(&(&b.system, &b.name)));
         Ok(shares)

@@ -316,8 +316,8 @@ async fn schedule<F, Fut>(
     }
 }
 
-/// `wait` spread uniformly over ±20 %.
-fn jitter(wait: Duration) -> Duration {
+/// `wait` spread uniformly over ±20 %, so that waiting clients do not retry in step.
+pub(crate) fn jitter(wait: Duration) -> Duration {
     let mut byte = [0u8; 2];
     let random = if getrandom::fill(&mut byte).is_ok() {
         u16::from_le_bytes(byte)
